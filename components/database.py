@@ -1,0 +1,75 @@
+"""The app's own database and least-privilege role, created with an admin connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pulumi
+import pulumi_command as command
+import pulumi_postgresql as postgresql
+
+from components.outputs import secret
+from slipway.config import DatabaseConfig
+
+# Generated once on the machine running `pulumi up`; the output is a secret from birth.
+PASSWORD_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105
+
+
+def database_url(db: DatabaseConfig, password: str) -> str:
+    return (f"postgres://{quote(db.role, safe='')}:{quote(password, safe='')}@{db.app_host}:"
+            f"{db.app_port}/{quote(db.name, safe='')}?sslmode={db.sslmode}")
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    database: DatabaseConfig
+
+
+class Database(pulumi.ComponentResource):
+    """Outputs `url` (secret): what the app and the migration connect with."""
+
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DatabaseArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("slipway:index:Database", name, None, opts)
+        db = args.database
+        provider = postgresql.Provider(
+            f"{name}-admin",
+            host=db.admin_host,
+            port=db.admin_port,
+            username=db.admin_user,
+            password=secret(db.admin_password.reveal()),
+            database=db.admin_database,
+            sslmode=db.sslmode,
+            superuser=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        generated = command.local.Command(
+            f"{name}-password",
+            create=PASSWORD_COMMAND,
+            logging=command.local.Logging.NONE,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
+        )
+        password: pulumi.Output[str] = secret(
+            generated.stdout.apply(str.strip))
+        role = postgresql.Role(
+            f"{name}-role", name=db.role, login=True, password=password, opts=child
+        )
+        database = postgresql.Database(
+            f"{name}-database", name=db.name, owner=role.name, opts=child
+        )
+        postgresql.Grant(
+            f"{name}-grant",
+            role=role.name,
+            database=database.name,
+            object_type="database",
+            privileges=["CONNECT", "CREATE", "TEMPORARY"],
+            opts=child,
+        )
+        self.url = secret(
+            pulumi.Output.all(password, database.name).apply(lambda p: database_url(db, p[0]))
+        )
+        self.register_outputs({"url": self.url})

@@ -1,0 +1,91 @@
+"""One service's container on the server, switched over SSH with a pinned host key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+
+from components.outputs import secret
+from slipway.commands.deploy import (
+    DeployPlan,
+    render_deploy_script,
+    render_remove_script,
+    wrap_with_timeout,
+)
+from slipway.commands.envfile import render_env_file
+from slipway.config import ServerConfig, ServiceConfig
+
+
+def ssh_connection(server: ServerConfig) -> command.remote.ConnectionArgs:
+    """Key-only SSH that verifies the server against its pinned host key."""
+    return command.remote.ConnectionArgs(
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        private_key=secret(server.private_key.reveal()),
+        host_key=server.host_key,
+    )
+
+
+def previous_sha(stdout: str) -> str:
+    """The SHA that was running before this deploy, from the script's JSON line."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            return str(json.loads(line).get("previous_sha", ""))
+    return ""
+
+
+@dataclass(frozen=True)
+class ServiceArgs:
+    environment: str
+    sha: str
+    service: ServiceConfig
+    server: ServerConfig
+    image: pulumi.Input[str]  # pinned by digest
+    migrated_image: pulumi.Input[str]  # from the Migration: the deploy waits for it
+    migrates: bool  # this service's image is the migrated one
+    secret_env: pulumi.Input[Mapping[str, str]]
+
+
+class Service(pulumi.ComponentResource):
+    """Outputs the running image and the SHA it replaced."""
+
+    image: pulumi.Output[str]
+    previous_sha: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ServiceArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("slipway:index:Service", name, None, opts)
+        svc, server = args.service, args.server
+
+        def plan(images: list[str]) -> DeployPlan:
+            return DeployPlan(
+                environment=args.environment, service=svc.name, sha=args.sha, image=images[0],
+                migrated_image=images[1], migrates=args.migrates, port=svc.port, health_path=svc.health_path,
+                health_timeout_seconds=svc.health_timeout_seconds, deploy_dir=server.deploy_dir,
+                command=svc.command, env=svc.env, volumes=svc.volumes,
+                command_timeout_seconds=server.command_timeout_seconds,
+            )
+
+        plans = pulumi.Output.all(args.image, args.migrated_image).apply(plan)
+        env_file: pulumi.Output[str] = secret(
+            pulumi.Output.from_input(args.secret_env).apply(render_env_file)
+        )
+        deploy = command.remote.Command(
+            f"{name}-deploy",
+            connection=ssh_connection(server),
+            create=plans.apply(
+                lambda p: wrap_with_timeout(render_deploy_script(p), p.command_timeout_seconds)
+            ),
+            delete=plans.apply(lambda p: wrap_with_timeout(render_remove_script(p), 120)),
+            stdin=env_file,
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.image = pulumi.Output.from_input(args.image)
+        self.previous_sha = pulumi.Output.unsecret(deploy.stdout.apply(previous_sha))
+        self.register_outputs({"image": self.image, "previous_sha": self.previous_sha})

@@ -1,0 +1,1 @@
+"""slipway: deployment pipelines as code on Pulumi."""

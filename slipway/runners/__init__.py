@@ -1,0 +1,1 @@
+"""Programs that Pulumi command resources execute; they read secrets from stdin only."""
