@@ -135,6 +135,8 @@ from django.core.management import execute_from_command_line
 sys.exit(execute_from_command_line())
 EOF
   chmod 0755 "$ROOT.tmp/usr/local/bin/gunicorn" "$ROOT.tmp/usr/local/bin/django-admin"
+  # `python manage.py ...` must work too (Debian ships only python3 without python-is-python3).
+  ln -sf /usr/bin/python3 "$ROOT.tmp/usr/local/bin/python"
 
   # Compile bytecode with the image's interpreter and prove the packages import there.
   chroot "$ROOT.tmp" /usr/bin/python3 -m compileall -q -j 0 "/usr/local/lib/python$PYVER/dist-packages" >/dev/null \
