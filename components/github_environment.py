@@ -40,7 +40,7 @@ class GitHubEnvironment(pulumi.ComponentResource):
         reviewers = (
             [github.RepositoryEnvironmentReviewerArgs(users=list(cfg.reviewer_users),
                                                       teams=list(cfg.reviewer_teams))]
-            if cfg.reviewer_users or cfg.reviewer_teams else None
+            if cfg.reviewer_users or cfg.reviewer_teams else []
         )
         branch_policy = (
             github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
@@ -60,9 +60,9 @@ class GitHubEnvironment(pulumi.ComponentResource):
             opts=child,
         )
         in_env = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[env])
-        for branch in cfg.custom_branches:
+        for index, branch in enumerate(cfg.custom_branches):
             github.RepositoryEnvironmentDeploymentPolicy(
-                f"{name}-branch-{branch}", repository=cfg.repository,
+                f"{name}-branch-{index + 1}", repository=cfg.repository,
                 environment=env.environment, branch_pattern=branch, opts=in_env,
             )
         for secret_name in cfg.secrets:

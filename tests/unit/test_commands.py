@@ -1,0 +1,131 @@
+"""The rendered docker invocations and scripts, tested without Pulumi."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+
+import pytest
+
+from slipway.commands import docker
+from slipway.commands.deploy import (
+    LABEL_SHA,
+    DeployPlan,
+    deploy_id,
+    render_deploy_script,
+    render_remove_script,
+    wrap_with_timeout,
+)
+from slipway.commands.envfile import parse_env_file, render_env_file
+from slipway.commands.migration import MigrationPlan, step_args
+from slipway.config import DEFAULT_MIGRATION_STEPS
+from slipway.runners.migrate import mask, secret_values
+
+SHA = "3f6c1c1e9a7b4d2e8f0a1b2c3d4e5f60718293a4"
+DIGEST = "sha256:" + "ab" * 32
+IMAGE = f"registry.digitalocean.com/projectmeats/projectmeats-backend:dev-{SHA}@{DIGEST}"
+
+
+def plan(**changes: object) -> DeployPlan:
+    base = dict(
+        environment="dev", service="backend", sha=SHA, image=IMAGE, migrated_image=IMAGE,
+        migrates=True, port=8000, health_path="/api/v1/ready/", health_timeout_seconds=60,
+        deploy_dir="/srv/slipway", command=("gunicorn", "app.wsgi", "--bind", "0.0.0.0:8000"),
+        env={"DJANGO_SETTINGS_MODULE": "app.settings.dev"}, volumes=("/srv/media:/app/media",),
+        command_timeout_seconds=600,
+    )
+    base.update(changes)
+    return DeployPlan(**base)  # type: ignore[arg-type]
+
+
+def test_env_file_round_trips_hostile_values() -> None:
+    values = {"A": "it's $HOME `id` \"q\"", "B": "a b\tc", "DATABASE_URL": "postgres://u:p@h/d"}
+    text = render_env_file(values)
+    assert parse_env_file(text) == values
+    # What a POSIX shell reads back from the file is exactly the value, unexpanded.
+    out = subprocess.run(["sh", "-c", 'set -a; . /dev/stdin; printf %s "$A"'], input=text,
+                         capture_output=True, text=True, check=True).stdout
+    assert out == values["A"]
+
+
+def test_env_file_rejects_bad_names() -> None:
+    with pytest.raises(ValueError, match="not a valid environment variable name"):
+        render_env_file({"BAD-NAME": "x"})
+
+
+def test_run_mounts_the_env_file_and_never_passes_secrets_as_flags() -> None:
+    args = docker.run(name="dev-backend", image=IMAGE, command=["gunicorn", "app.wsgi"],
+                      env_file="/srv/x.env", env={"DJANGO_SETTINGS_MODULE": "s"},
+                      labels={"slipway.sha": SHA}, detach=True)
+    assert args[:4] == ["docker", "run", "--name", "dev-backend"]
+    assert "--volume" in args and "/srv/x.env:/run/slipway/app.env:ro" in args
+    assert args[args.index("--entrypoint") + 1] == "/bin/sh"
+    assert args[args.index(IMAGE) + 1] == "-c"
+    assert args[-2:] == ["gunicorn", "app.wsgi"]
+    assert "--env-file" not in args
+
+
+def test_migration_steps_read_env_from_stdin_in_order() -> None:
+    mplan = MigrationPlan(environment="dev", sha=SHA, image=IMAGE, steps=DEFAULT_MIGRATION_STEPS,
+                          timeout_seconds=900, network="host")
+    rendered = [step_args(mplan, i) for i in range(len(mplan.steps))]
+    assert [r[-len(s):] for r, s in zip(rendered, DEFAULT_MIGRATION_STEPS, strict=True)] == [
+        list(s) for s in DEFAULT_MIGRATION_STEPS]
+    assert rendered[0][-3:] == ["migrate_schemas", "--shared", "--fake-initial"]
+    assert rendered[1][-2:] == ["create_super_tenant", "--no-input"]
+    assert rendered[2][-2:] == ["migrate_schemas", "--tenant"]
+    for args in rendered:
+        assert "--interactive" in args and "--rm" in args and "/run/slipway/app.env:ro" not in " ".join(args)
+    assert MigrationPlan.from_json(mplan.to_json()) == mplan
+
+
+def test_migration_refuses_an_image_not_pinned_by_digest() -> None:
+    mplan = MigrationPlan(environment="dev", sha=SHA, image="x/app:dev-latest",
+                          steps=DEFAULT_MIGRATION_STEPS, timeout_seconds=900, network="host")
+    with pytest.raises(ValueError, match="not pinned by digest"):
+        step_args(mplan, 0)
+
+
+def test_deploy_refuses_mutable_or_unmigrated_images() -> None:
+    with pytest.raises(ValueError, match="not pinned by digest"):
+        render_deploy_script(plan(image="x/app:dev-latest", migrated_image="x/app:dev-latest"))
+    other = IMAGE.replace("ab" * 32, "cd" * 32)
+    with pytest.raises(ValueError, match="the migration ran against"):
+        render_deploy_script(plan(migrated_image=other))
+    # A service that does not migrate only waits for the migration.
+    assert "docker" in render_deploy_script(plan(migrated_image=other, migrates=False))
+
+
+def test_deploy_script_is_valid_sh_and_labels_the_sha() -> None:
+    script = render_deploy_script(plan())
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+    assert f"{LABEL_SHA}={SHA}" in script
+    assert f"org.opencontainers.image.revision={SHA}" in script
+    assert "APP_SHA=" + SHA in script
+    assert "StrictHostKeyChecking" not in script
+    assert "docker pull --quiet " + shlex.quote(IMAGE) in script
+    # The previous container is renamed and stopped, never removed before the new one is healthy.
+    assert script.index("docker rename dev-backend dev-backend-previous") < script.index(
+        "healthy=1") < script.index("docker rm --force dev-backend-previous")
+
+
+def test_remove_script_only_removes_its_own_container() -> None:
+    script = render_remove_script(plan())
+    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
+    assert deploy_id(plan()) in script
+    assert deploy_id(plan()) != deploy_id(plan(sha="0" * 40))
+
+
+def test_timeout_wrapper_quotes_the_script() -> None:
+    line = wrap_with_timeout("echo 'a b'; exit 3", 30)
+    argv = shlex.split(line)
+    assert argv[:4] == ["timeout", "--kill-after=15", "30", "sh"]
+    assert subprocess.run(line, shell=True, check=False).returncode == 3  # noqa: S602
+
+
+def test_masking_hides_values_and_url_passwords() -> None:
+    env = {"DATABASE_URL": "postgres://app:p%40ss-word@db:5432/app", "SECRET_KEY": "abc123456"}
+    secrets = secret_values(env)
+    line = "connect postgres://app:p%40ss-word@db failed; key abc123456; pw p@ss-word"
+    masked = mask(line, secrets)
+    assert "abc123456" not in masked and "p%40ss-word" not in masked and "p@ss-word" not in masked

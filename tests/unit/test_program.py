@@ -1,0 +1,152 @@
+"""The program's resource graph under Pulumi mocks: tags, ordering, secrets, stacks alike."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from tests.unit.harness import Run, run_program, without_secrets
+from tests.unit.stackfiles import OLD_SHA, SECRET_VALUES, SECRETS, SHA, project_dir, raw_config
+
+DIGEST_REF = re.compile(r"^[^@\s]+:(dev|uat|prod)-[0-9a-f]{40}@sha256:[0-9a-f]{64}$")
+
+
+def run(stack: str, tmp_path: Path, **overrides: str) -> Run:
+    raw = {**raw_config(stack), **overrides}
+    return run_program(stack, raw, set(SECRETS), project_dir(tmp_path))
+
+
+def test_build_pushes_the_sha_tag_and_moves_latest_onto_the_same_digest(tmp_path: Path) -> None:
+    result = run("dev", tmp_path)
+    builds = result.of_type("docker:index/image:Image")
+    assert sorted(b.inputs["imageName"] for b in builds) == [
+        f"registry.digitalocean.com/projectmeats/projectmeats-backend:dev-{SHA}",
+        f"registry.digitalocean.com/projectmeats/projectmeats-frontend:dev-{SHA}",
+    ]
+    for build in builds:
+        assert build.inputs["build"]["args"]["APP_SHA"] == SHA
+        assert build.inputs["build"]["network"] == "host"
+    tags = result.of_type("docker:index/tag:Tag")
+    assert sorted(t.inputs["targetImage"] for t in tags) == [
+        "registry.digitalocean.com/projectmeats/projectmeats-backend:dev-latest",
+        "registry.digitalocean.com/projectmeats/projectmeats-frontend:dev-latest",
+    ]
+    pushes = result.of_type("docker:index/registryImage:RegistryImage")
+    assert all(p.inputs["keepRemotely"] for p in pushes)
+    # latest is the very digest that was built: the tag moves, nothing is rebuilt.
+    build_digests = {b.inputs["imageName"].rsplit(":", 1)[0]: b.inputs["repoDigest"] for b in builds}
+    for push in pushes:
+        assert push.inputs["sha256Digest"] == build_digests[push.inputs["name"].rsplit(":", 1)[0]
+                                                             ].rsplit("@", 1)[1]
+
+
+def test_deploys_and_migration_use_the_sha_tag_pinned_by_digest(tmp_path: Path) -> None:
+    result = run("dev", tmp_path)
+    migration = result.named("app-migration-run")
+    plan = json.loads(migration.inputs["environment"]["SLIPWAY_MIGRATION_PLAN"])
+    assert DIGEST_REF.match(plan["image"]), plan["image"]
+    assert plan["steps"] == [
+        ["python", "manage.py", "migrate_schemas", "--shared", "--fake-initial"],
+        ["python", "manage.py", "create_super_tenant", "--no-input"],
+        ["python", "manage.py", "migrate_schemas", "--tenant"],
+    ]
+    assert plan["timeout_seconds"] == 900
+    for deploy in [result.named("app-backend-deploy"), result.named("app-frontend-deploy")]:
+        script = shlex.split(deploy.inputs["create"])[-1]
+        refs = re.findall(r"docker pull --quiet '?([^' ]+)", script)
+        assert len(refs) == 1 and DIGEST_REF.match(refs[0]), refs
+        assert "-latest" not in script
+
+
+def test_migration_reruns_only_on_digest_or_steps(tmp_path: Path) -> None:
+    result = run("dev", tmp_path)
+    migration = result.named("app-migration-run")
+    triggers = migration.inputs["triggers"]
+    plan = json.loads(migration.inputs["environment"]["SLIPWAY_MIGRATION_PLAN"])
+    assert triggers[0] == plan["image"] and "@sha256:" in triggers[0]
+    assert json.loads(triggers[1]) == plan["steps"]
+    # The command line itself never changes between releases, so it never forces a re-run.
+    again = run("dev", tmp_path / "again", **{"slipway:sha": OLD_SHA})
+    assert again.named("app-migration-run").inputs["create"] == migration.inputs["create"]
+    assert again.named("app-migration-run").inputs["triggers"][0] != triggers[0]
+
+
+def test_deploy_consumes_the_migration_output(tmp_path: Path) -> None:
+    result = run("dev", tmp_path)
+    migration = result.named("app-migration-run")
+    backend = result.named("app-backend-deploy")
+    assert migration.urn in backend.dependencies
+    assert result.named("app-frontend-deploy").dependencies.count(migration.urn) == 1
+
+
+def test_deploy_refuses_when_the_migration_reports_another_image(tmp_path: Path) -> None:
+    from tests.unit.harness import FakeCloud
+
+    cloud = FakeCloud(migration_reports="registry.example/other:dev-x@sha256:" + "0" * 64)
+    with pytest.raises(Exception, match="the migration ran against"):
+        run_program("dev", raw_config("dev"), set(SECRETS), project_dir(tmp_path), cloud=cloud)
+
+
+def test_rollback_pin_builds_nothing_and_looks_the_tag_up(tmp_path: Path) -> None:
+    result = run("prod", tmp_path, **{"slipway:sha": OLD_SHA})
+    assert result.of_type("docker:index/image:Image") == []
+    assert result.of_type("docker:index/tag:Tag") == []
+    looked_up = [a["name"] for t, a in result.cloud.invokes
+                 if t == "docker:index/getRegistryImage:getRegistryImage"]
+    assert sorted(looked_up) == [
+        f"registry.digitalocean.com/projectmeats/projectmeats-backend:prod-{OLD_SHA}",
+        f"registry.digitalocean.com/projectmeats/projectmeats-frontend:prod-{OLD_SHA}",
+    ]
+    deploy = result.named("app-backend-deploy").inputs["create"]
+    assert f"slipway.sha={OLD_SHA}" in deploy and SHA not in deploy
+
+
+def test_rollback_to_a_missing_tag_fails(tmp_path: Path) -> None:
+    from tests.unit.harness import FakeCloud
+
+    missing = f"registry.digitalocean.com/projectmeats/projectmeats-backend:prod-{OLD_SHA}"
+    with pytest.raises(Exception, match="not found"):
+        run_program("prod", {**raw_config("prod"), "slipway:sha": OLD_SHA}, set(SECRETS),
+                    project_dir(tmp_path), cloud=FakeCloud(missing_tags={missing}))
+
+
+def test_no_secret_in_any_plain_input(tmp_path: Path) -> None:
+    result = run("prod", tmp_path)
+    for reg in result.registrations:
+        text = json.dumps(without_secrets(reg.raw))
+        for value in SECRET_VALUES:
+            assert value not in text, f"{reg.typ} {reg.name} carries a secret in plain text"
+
+
+def test_secret_inputs_are_marked_secret(tmp_path: Path) -> None:
+    result = run("prod", tmp_path)
+    assert "stdin" in result.named("app-migration-run").secret_fields()
+    for name in ("app-backend-deploy", "app-frontend-deploy"):
+        assert {"stdin", "connection"} <= result.named(name).secret_fields()
+    secrets = result.of_type("github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret")
+    assert sorted(s.inputs["secretName"] for s in secrets) == ["DATABASE_URL", "SECRET_KEY"]
+    assert all("value" in s.secret_fields() for s in secrets)
+    assert "password" in result.named("app-database-role").secret_fields()
+
+
+def test_github_environment_names_and_reviewers(tmp_path: Path) -> None:
+    env = run("prod", tmp_path).of_type("github:index/repositoryEnvironment:RepositoryEnvironment")
+    assert [e.inputs["environment"] for e in env] == ["prod-backend"]
+    assert env[0].inputs["reviewers"] == [{"users": [58329014], "teams": [9124570]}]
+
+
+def test_dev_uat_prod_have_the_same_graph(tmp_path: Path) -> None:
+    graphs = {stack: run(stack, tmp_path / stack).graph() for stack in ("dev", "uat", "prod")}
+    assert graphs["dev"] == graphs["uat"] == graphs["prod"]
+    assert len(graphs["dev"]) > 20
+
+
+def test_stacks_differ_only_in_values(tmp_path: Path) -> None:
+    dev, prod = run("dev", tmp_path / "d"), run("prod", tmp_path / "p")
+    for a, b in zip(sorted(dev.registrations, key=lambda r: (r.typ, r.name)),
+                    sorted(prod.registrations, key=lambda r: (r.typ, r.name)), strict=True):
+        assert set(a.raw) == set(b.raw), (a.typ, a.name)
