@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.config import DEFAULT_MIGRATION_STEPS, parse_stack_config
+from slipway.config import DEFAULT_MIGRATION_STEPS, StackConfig, parse_stack_config
 from slipway.errors import ConfigError
 from tests.unit.stackfiles import OLD_SHA, SECRETS, SHA, FakeGit, project_dir, raw_config
 
@@ -16,7 +16,7 @@ Raw = dict[str, str]
 
 
 def parse(raw: Raw, tmp: Path, git: FakeGit | None = None, stack: str = "dev",
-          secret_keys: set[str] | None = None):  # type: ignore[no-untyped-def]
+          secret_keys: set[str] | None = None) -> StackConfig:
     keys = set(SECRETS) if secret_keys is None else secret_keys
     return parse_stack_config(raw, keys, stack=stack, project_dir=project_dir(tmp),
                               git=git or FakeGit())
