@@ -1,0 +1,301 @@
+"""An end-to-end workspace: a git checkout of the example app, a stack config file for it, and
+the real `pulumi` CLI from the toolchain, run against the sandbox's real services."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_APP = REPO / "examples" / "tenants_app"
+
+
+def toolchain_env() -> dict[str, str]:
+    """The environment scripts/env.sh sets up (toolchain first on PATH, no plugin downloads)."""
+    out = subprocess.run(["bash", "-c", f"source {REPO}/scripts/env.sh && env -0"],
+                         capture_output=True, check=True).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def sandbox_env() -> dict[str, str]:
+    cache = Path(os.environ.get("SLIPWAY_CACHE", Path.home() / ".cache" / "slipway"))
+    state = Path(os.environ.get("SLIPWAY_SANDBOX_DIR", cache / "sandbox"))
+    out = subprocess.run(["bash", "-c", f"set -a; source {state}/sandbox.env; env -0"],
+                         capture_output=True, check=True).stdout.decode()
+    return {k: v for k, v in (i.split("=", 1) for i in out.split("\0") if "=" in i)
+            if k.startswith("SANDBOX_")}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 3.0
+             ) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback only)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+    except OSError:
+        return 0, {}, b""
+
+
+def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
+
+
+@dataclass
+class Workspace:
+    """One isolated environment: its own stack, app repo, registry path, database, port."""
+
+    root: Path
+    sandbox: dict[str, str]
+    env_name: str = field(default_factory=lambda: "e2e" + secrets.token_hex(3))
+    port: int = field(default_factory=free_port)
+    secret_key: str = field(default_factory=lambda: "sk-" + secrets.token_urlsafe(24))
+    shas: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.app = self.root / "app"
+        self.state = self.root / "state"
+        self.config_file = self.root / f"Pulumi.{self.env_name}.yaml"
+        self.passphrase = "e2e-" + secrets.token_hex(8)
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.env = {**toolchain_env(),
+                    "PULUMI_BACKEND_URL": f"file://{self.state}",
+                    "PULUMI_CONFIG_PASSPHRASE": self.passphrase}
+        self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+        self.registry = f"{self.sandbox['SANDBOX_REGISTRY']}/{self.env_name}"
+        self.github_repo = f"app-{self.env_name}"
+        self.github_env = f"{self.env_name}-backend"
+        self.database = f"slipway_{self.env_name}"
+        self.db_role = f"slipway_{self.env_name}_app"
+
+    # -- the app checkout --------------------------------------------------------------
+    def init_app(self) -> str:
+        shutil.copytree(EXAMPLE_APP, self.app, ignore=shutil.ignore_patterns("__pycache__"))
+        run(["git", "init", "-q", "-b", "main", str(self.app)])
+        return self.commit("first release")
+
+    def commit(self, message: str) -> str:
+        marker = self.app / "RELEASE"
+        marker.write_text(f"{message} {time.time()}\n")
+        run(["git", "-C", str(self.app), "add", "-A"])
+        done = run(["git", "-C", str(self.app), "-c", "user.name=e2e", "-c",
+                    "user.email=e2e@example.invalid", "commit", "-q", "-m", message])
+        assert done.returncode == 0, done.stderr
+        sha = run(["git", "-C", str(self.app), "rev-parse", "HEAD"]).stdout.strip()
+        self.shas.append(sha)
+        return sha
+
+    # -- the stack config ----------------------------------------------------------------
+    def base_config(self) -> dict[str, Any]:
+        local = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]
+        local["slipway:environment"] = self.env_name
+        local["slipway:appUrl"] = f"http://127.0.0.1:{self.port}/api/v1/ready/"
+        local["slipway:registry"] = {"server": self.registry}
+        server = local["slipway:server"]
+        server.update(host=self.sandbox["SANDBOX_SSH_HOST"], port=int(self.sandbox["SANDBOX_SSH_PORT"]),
+                      user=self.sandbox["SANDBOX_SSH_USER"],
+                      hostKey=self.sandbox["SANDBOX_SSH_HOST_PUBLIC_KEY"])
+        local["slipway:database"].update(name=self.database, role=self.db_role)
+        backend = local["slipway:services"]["backend"]
+        backend["context"] = str(self.app)
+        backend["port"] = self.port
+        backend["env"].update(PORT=str(self.port))
+        local["slipway:github"].update(owner=self.sandbox.get("SANDBOX_GITHUB_OWNER", "slipway-bot"),
+                                       repository=self.github_repo, environment=self.github_env,
+                                       baseUrl=self.sandbox["SANDBOX_GITHUB_URL"])
+        return local
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Write the plain values; secrets are added with `pulumi config set --secret`."""
+        existing = {}
+        if self.config_file.exists():
+            existing = yaml.safe_load(self.config_file.read_text()) or {}
+        plain = {"config": config}
+        if "encryptionsalt" in existing:
+            plain["encryptionsalt"] = existing["encryptionsalt"]
+        secret_cfg = {k: v for k, v in (existing.get("config") or {}).items()
+                      if isinstance(v, dict) and "secure" in v or k == "slipway:secrets"}
+        plain["config"] = {**config, **secret_cfg}
+        self.config_file.write_text(yaml.safe_dump(plain, sort_keys=False))
+
+    def set_secret(self, key: str, value: str, path: bool = False) -> None:
+        """Value on stdin: never on a command line."""
+        args = ["pulumi", "config", "set", "--secret", *(["--path"] if path else []), key]
+        done = self.pulumi(*args, input=value)
+        assert done.returncode == 0, done.stderr
+
+    def setup(self) -> None:
+        self.init_app()
+        done = self.pulumi_bare("stack", "init", self.env_name)
+        assert done.returncode == 0, done.stderr
+        self.write_config(self.base_config())
+        with open(self.sandbox["SANDBOX_SSH_KEY_FILE"]) as key:
+            self.set_secret("slipway:sshPrivateKey", key.read())
+        with open(self.sandbox["SANDBOX_PG_ADMIN_PASSWORD_FILE"]) as pw:
+            self.set_secret("slipway:databaseAdminPassword", pw.read().strip())
+        self.set_secret("slipway:githubToken", self.sandbox["SANDBOX_GITHUB_TOKEN"])
+        self.set_secret("slipway:secrets.SECRET_KEY", self.secret_key, path=True)
+        self.github_post("/_double/repos", {"owner": self.sandbox.get("SANDBOX_GITHUB_OWNER",
+                                                                      "slipway-bot"),
+                                           "name": self.github_repo})
+
+    def update_config(self, **changes: Any) -> None:
+        """Apply `key.path=value` changes to the plain config (None deletes)."""
+        current = yaml.safe_load(self.config_file.read_text())["config"]
+        for dotted, value in changes.items():
+            top, *path = dotted.split(".")
+            key = f"slipway:{top}"
+            if not path:
+                if value is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = value
+                continue
+            target = current[key]
+            for part in path[:-1]:
+                target = target.setdefault(part, {})
+            if value is None:
+                target.pop(path[-1], None)
+            else:
+                target[path[-1]] = value
+        self.write_config(current)
+
+    # -- pulumi --------------------------------------------------------------------------
+    def pulumi_bare(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run(["pulumi", *args, "--non-interactive", "--cwd", str(REPO)], env=self.env,
+                   input=input)
+
+    def pulumi(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self.pulumi_bare(*args, "--stack", self.env_name, "--config-file",
+                                str(self.config_file), input=input)
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up", "--yes", "--skip-preview", "--diff")
+
+    def up_in_background(self, log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                ["pulumi", "up", "--yes", "--skip-preview", "--non-interactive", "--cwd", str(REPO),
+                 "--stack", self.env_name, "--config-file", str(self.config_file)],
+                env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @staticmethod
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def outputs(self) -> dict[str, Any]:
+        done = self.pulumi("stack", "output", "--json")
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    def export(self) -> str:
+        return self.pulumi("stack", "export").stdout
+
+    def destroy(self) -> None:
+        self.pulumi("destroy", "--yes", "--skip-preview")
+        self.pulumi_bare("stack", "rm", "--yes", "--force", self.env_name)
+
+    # -- the real services ---------------------------------------------------------------
+    def registry_tags(self, service: str = "projectmeats-backend") -> list[str]:
+        status, _, body = http_get(f"http://{self.registry.split('/')[0]}/v2/"
+                                   f"{self.env_name}/{service}/tags/list")
+        return sorted(json.loads(body).get("tags") or []) if status == 200 else []
+
+    def registry_digest(self, tag: str, service: str = "projectmeats-backend") -> str:
+        accept = ", ".join([
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.oci.image.index.v1+json"])
+        _, headers, _ = http_get(f"http://{self.registry.split('/')[0]}/v2/{self.env_name}/"
+                                 f"{service}/manifests/{tag}", headers={"Accept": accept})
+        return headers.get("Docker-Content-Digest", "")
+
+    def container(self, name: str | None = None) -> dict[str, Any] | None:
+        done = run(["docker", "inspect", name or f"{self.env_name}-backend"])
+        return json.loads(done.stdout)[0] if done.returncode == 0 else None
+
+    def ready(self) -> tuple[int, dict[str, str], bytes]:
+        return http_get(f"http://127.0.0.1:{self.port}/api/v1/ready/")
+
+    def psql(self, sql: str) -> str:
+        with open(self.sandbox["SANDBOX_PG_ADMIN_PASSWORD_FILE"]) as pw:
+            password = pw.read().strip()
+        done = run(["psql", "-h", self.sandbox["SANDBOX_PG_HOST"], "-p", self.sandbox["SANDBOX_PG_PORT"],
+                    "-U", self.sandbox["SANDBOX_PG_ADMIN_USER"], "-d", self.database, "-Atc", sql],
+                   env={**os.environ, "PGPASSWORD": password})
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def github_state(self) -> dict[str, Any]:
+        status, _, body = http_get(
+            self.sandbox["SANDBOX_GITHUB_URL"] + "_double/state",
+            headers={"Authorization": f"token {self.sandbox['SANDBOX_GITHUB_TOKEN']}"})
+        assert status == 200, body
+        return dict(json.loads(body))
+
+    def github_post(self, path: str, body: dict[str, Any]) -> None:
+        request = urllib.request.Request(  # noqa: S310 (loopback only)
+            self.sandbox["SANDBOX_GITHUB_URL"].rstrip("/") + path, data=json.dumps(body).encode(),
+            method="POST", headers={"Authorization": f"token {self.sandbox['SANDBOX_GITHUB_TOKEN']}",
+                                    "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=5).read()  # noqa: S310
+        except urllib.error.HTTPError as err:
+            if err.code not in (409, 422):
+                raise
+
+
+class Prober:
+    """Probes the app at 10 Hz in a thread, counting answers that were not 200."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        import threading
+
+        self.workspace = workspace
+        self.failures = 0
+        self.probes = 0
+        self.shas: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            status, headers, _ = http_get(
+                f"http://127.0.0.1:{self.workspace.port}/api/v1/ready/", timeout=0.5)
+            self.probes += 1
+            if status != 200:
+                self.failures += 1
+            else:
+                sha = headers.get("X-App-Sha", "")
+                if not self.shas or self.shas[-1] != sha:
+                    self.shas.append(sha)
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
