@@ -28,7 +28,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 
 def migrations_applied(ws: Workspace, schema: str) -> int:
-    return int(ws.psql(f"select count(*) from {schema}.django_migrations"))
+    return int(ws.psql(f"select count(*) from {schema}.django_migrations"))  # noqa: S608
 
 
 def migration_runs(output: str) -> int:

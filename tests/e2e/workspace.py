@@ -106,7 +106,7 @@ class Workspace:
 
     # -- the stack config ----------------------------------------------------------------
     def base_config(self) -> dict[str, Any]:
-        local = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]
+        local: dict[str, Any] = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]
         local["slipway:environment"] = self.env_name
         local["slipway:appUrl"] = f"http://127.0.0.1:{self.port}/api/v1/ready/"
         local["slipway:registry"] = {"server": self.registry}
@@ -126,14 +126,14 @@ class Workspace:
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Write the plain values; secrets are added with `pulumi config set --secret`."""
-        existing = {}
+        existing: dict[str, Any] = {}
         if self.config_file.exists():
             existing = yaml.safe_load(self.config_file.read_text()) or {}
         plain = {"config": config}
         if "encryptionsalt" in existing:
             plain["encryptionsalt"] = existing["encryptionsalt"]
         secret_cfg = {k: v for k, v in (existing.get("config") or {}).items()
-                      if isinstance(v, dict) and "secure" in v or k == "slipway:secrets"}
+                      if (isinstance(v, dict) and "secure" in v) or k == "slipway:secrets"}
         plain["config"] = {**config, **secret_cfg}
         self.config_file.write_text(yaml.safe_dump(plain, sort_keys=False))
 
