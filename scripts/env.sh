@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# slipway environment: source this from every script and test
+#   . "$(git rev-parse --show-toplevel)/scripts/env.sh"
+# Safe under `set -euo pipefail`; defines only SLIPWAY_*/PULUMI_* variables and
+# PATH, and never exits the calling shell.
+#
+# - PATH: the pinned toolchain's bin dir (toolchain/bin-dir.sh) goes first.
+#   Only if that dir has no pulumi yet, and a pulumi of exactly the pinned
+#   version plus every plugin binary is already on PATH, is PATH left as it
+#   is. Build the toolchain with `make toolchain` (or toolchain/build.sh).
+# - Pulumi runs offline: no update check, no automatic plugin downloads.
+# - PULUMI_HOME and the state backend default to folders under SLIPWAY_CACHE.
+
+export SLIPWAY_CACHE="${SLIPWAY_CACHE:-${HOME}/.cache/slipway}"
+SLIPWAY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SLIPWAY_ROOT
+
+# shellcheck source=toolchain/lib.sh
+. "${SLIPWAY_ROOT}/toolchain/lib.sh"
+SLIPWAY_TOOLCHAIN_BIN="$(slipway_toolchain_bin_dir)"
+export SLIPWAY_TOOLCHAIN_BIN
+
+_slipway_path_has_toolchain() {
+    local pinned plugin
+    pinned="$(sed -n 's/^PULUMI_VERSION=//p' "${SLIPWAY_ROOT}/toolchain/pins.env")"
+    command -v pulumi >/dev/null 2>&1 || return 1
+    [[ "$(pulumi version 2>/dev/null || true)" == "${pinned}" ]] || return 1
+    for plugin in pulumi-language-python pulumi-language-python-exec \
+        pulumi-resource-command pulumi-resource-docker \
+        pulumi-resource-github pulumi-resource-postgresql; do
+        command -v "${plugin}" >/dev/null 2>&1 || return 1
+    done
+}
+
+case ":${PATH}:" in
+    *":${SLIPWAY_TOOLCHAIN_BIN}:"*) ;;
+    *)
+        if [[ -x "${SLIPWAY_TOOLCHAIN_BIN}/pulumi" ]] || ! _slipway_path_has_toolchain; then
+            export PATH="${SLIPWAY_TOOLCHAIN_BIN}:${PATH}"
+        fi
+        ;;
+esac
+unset -f _slipway_path_has_toolchain
+
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_HOME="${PULUMI_HOME:-${SLIPWAY_CACHE}/pulumi-home}"
+if [[ -z "${PULUMI_BACKEND_URL:-}" ]]; then
+    mkdir -p "${SLIPWAY_CACHE}/state"
+    export PULUMI_BACKEND_URL="file://${SLIPWAY_CACHE}/state"
+fi
+# The local sandbox stack's passphrase; real stacks bring their own.
+if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
+    export PULUMI_CONFIG_PASSPHRASE=slipway-local-sandbox
+fi
