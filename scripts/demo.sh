@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make demo`: run the whole pipeline on the built-in local environment against the sandbox.
+# The committed Pulumi.local.yaml holds the static config; what the sandbox generates on this
+# machine (host key, deploy key, passwords, a SECRET_KEY) goes into a copy under the cache, so
+# the checkout stays clean and nothing secret is ever written to it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+cache="${SLIPWAY_CACHE:-$HOME/.cache/slipway}"
+state="${SLIPWAY_SANDBOX_DIR:-$cache/sandbox}"
+set -a; source "$state/sandbox.env"; set +a
+
+work="$cache/local"
+mkdir -p "$work"
+config="$work/Pulumi.local.yaml"
+stack=(--stack local --config-file "$config" --non-interactive)
+
+if ! pulumi stack select local --non-interactive >/dev/null 2>&1; then
+  pulumi stack init local --non-interactive >/dev/null
+fi
+if [ ! -f "$config" ]; then
+  cp Pulumi.local.yaml "$config"
+fi
+# The machine-specific values, refreshed on every run (the sandbox may have new keys).
+pulumi config set "${stack[@]}" --path 'slipway:server.hostKey' "$SANDBOX_SSH_HOST_PUBLIC_KEY"
+pulumi config set "${stack[@]}" --path 'slipway:server.port' "$SANDBOX_SSH_PORT"
+pulumi config set "${stack[@]}" --path 'slipway:github.owner' "$SANDBOX_GITHUB_OWNER"
+pulumi config set "${stack[@]}" --secret slipway:sshPrivateKey < "$SANDBOX_SSH_KEY_FILE"
+pulumi config set "${stack[@]}" --secret slipway:databaseAdminPassword < "$SANDBOX_PG_ADMIN_PASSWORD_FILE"
+printf '%s' "$SANDBOX_GITHUB_TOKEN" | pulumi config set "${stack[@]}" --secret slipway:githubToken
+if ! pulumi config get "${stack[@]}" --path 'slipway:secrets.SECRET_KEY' >/dev/null 2>&1; then
+  python3 -c 'import secrets; print(secrets.token_urlsafe(48), end="")' \
+    | pulumi config set "${stack[@]}" --secret --path 'slipway:secrets.SECRET_KEY'
+fi
+# The GitHub test double needs the repository to exist, as GitHub would.
+curl -fsS -o /dev/null -X POST -H "Authorization: token $SANDBOX_GITHUB_TOKEN" \
+  -H 'Content-Type: application/json' \
+  -d "{\"owner\":\"$SANDBOX_GITHUB_OWNER\",\"name\":\"projectmeats\"}" \
+  "${SANDBOX_GITHUB_URL}_double/repos" || true
+
+pulumi up "${stack[@]}" --yes --diff
+echo
+echo "deployed $(pulumi stack output "${stack[@]}" deployedSha)"
+echo "app URL:  $(pulumi stack output "${stack[@]}" appUrl)"
