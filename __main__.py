@@ -14,5 +14,5 @@ try:
 except ConfigError as error:
     # RunError: the message alone, no traceback; no resource has been declared yet.
     raise pulumi.RunError(str(error)) from None
-pipeline = Pipeline("app", config, project_dir)
+pipeline = Pipeline("app", config)
 pipeline.export(config)

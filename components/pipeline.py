@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pulumi
 import pulumi_docker as docker
 
@@ -31,7 +29,7 @@ def docker_provider(name: str, cfg: StackConfig, parent: pulumi.Resource) -> doc
 class Pipeline(pulumi.ComponentResource):
     """Build (or look up) -> migrate -> deploy, plus the environment's GitHub secrets."""
 
-    def __init__(self, name: str, cfg: StackConfig, project_dir: Path,
+    def __init__(self, name: str, cfg: StackConfig,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slipway:index:Pipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -42,7 +40,9 @@ class Pipeline(pulumi.ComponentResource):
                 f"{name}-{svc.name}-image",
                 ImageArgs(service=svc, registry=cfg.registry, environment=cfg.environment,
                           release=cfg.release,
-                          context_path=str((project_dir / svc.context).resolve()),
+                          # As configured (relative to the project): an absolute path in state
+                          # would differ on every runner and force a rebuild.
+                          context_path=svc.context,
                           provider=provider),
                 opts=child,
             )

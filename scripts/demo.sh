@@ -33,7 +33,7 @@ if ! pulumi config get "${stack[@]}" --path 'slipway:secrets.SECRET_KEY' >/dev/n
     | pulumi config set "${stack[@]}" --secret --path 'slipway:secrets.SECRET_KEY'
 fi
 # The GitHub test double needs the repository to exist, as GitHub would.
-curl -fsS -o /dev/null -X POST -H "Authorization: token $SANDBOX_GITHUB_TOKEN" \
+curl -fsS -o /dev/null -X POST -H @<(printf 'Authorization: token %s\n' "$SANDBOX_GITHUB_TOKEN") \
   -H 'Content-Type: application/json' \
   -d "{\"owner\":\"$SANDBOX_GITHUB_OWNER\",\"name\":\"projectmeats\"}" \
   "${SANDBOX_GITHUB_URL}_double/repos" || true

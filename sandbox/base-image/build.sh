@@ -13,7 +13,7 @@
 #     ${SLIPWAY_CACHE:-$HOME/.cache/slipway}/base-image/, so after Docker's data is
 #     lost the image is re-imported in seconds without debootstrap or pip.
 #
-# Needs root (debootstrap, chroot), docker, debootstrap, python3 with pip.
+# Needs root (debootstrap, chroot), docker, python3 with pip; installs debootstrap via apt if missing.
 # Environment:
 #   SLIPWAY_CACHE            cache root (default $HOME/.cache/slipway)
 #   SLIPWAY_DEBIAN_MIRROR    Debian mirror for debootstrap (default: the host's apt mirror,
@@ -81,7 +81,12 @@ BOOT_KEY="$(printf '%s\n' minbase "$SUITE" "$INCLUDE" "$ARCH" | sha256sum | cut 
 BOOT="$CACHE/debootstrap-$SUITE-$BOOT_KEY"
 
 if [[ ! -f "$BOOT/.slipway-complete" ]]; then
-  command -v debootstrap >/dev/null || die "debootstrap not found (apt-get install -y debootstrap)"
+  if ! command -v debootstrap >/dev/null; then
+    command -v apt-get >/dev/null || die "debootstrap not found"
+    log "installing debootstrap (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } >/dev/null \
+      || die "apt-get install debootstrap failed"
+  fi
   log "debootstrap $SUITE ($INCLUDE) from $MIRROR into $BOOT"
   rm -rf "$BOOT.tmp" "$BOOT"
   debootstrap --variant=minbase --arch="$ARCH" --include="$INCLUDE" "$SUITE" "$BOOT.tmp" "$MIRROR" \

@@ -137,7 +137,7 @@ def run_program(stack: str, raw: dict[str, str], secret_keys: set[str], project:
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         cfg = load_stack_config(project, git or FakeGit())
-        pipeline = Pipeline("app", cfg, project)
+        pipeline = Pipeline("app", cfg)
         built.append(pipeline)
         return pulumi.Output.all(
             *[s.previous_sha for s in pipeline.services.values()],
