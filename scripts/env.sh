@@ -8,6 +8,8 @@
 #   Only if that dir has no pulumi yet, and a pulumi of exactly the pinned
 #   version plus every plugin binary is already on PATH, is PATH left as it
 #   is. Build the toolchain with `make toolchain` (or toolchain/build.sh).
+#   The repo's .venv/bin (if it exists) comes next, so Pulumi runs the program
+#   with the venv's python.
 # - Pulumi runs offline: no update check, no automatic plugin downloads.
 # - PULUMI_HOME and the state backend default to folders under SLIPWAY_CACHE.
 
@@ -41,6 +43,24 @@ case ":${PATH}:" in
         ;;
 esac
 unset -f _slipway_path_has_toolchain
+
+# The repo's venv goes right after the toolchain: the language host we can
+# build (see toolchain/pins.env) runs the first `python3` on PATH and does not
+# read the `virtualenv:` runtime option of Pulumi.yaml.
+if [[ -x "${SLIPWAY_ROOT}/.venv/bin/python3" ]]; then
+    case ":${PATH}:" in
+        *":${SLIPWAY_ROOT}/.venv/bin:"*) ;;
+        *":${SLIPWAY_TOOLCHAIN_BIN}:"*)
+            PATH="${PATH/#${SLIPWAY_TOOLCHAIN_BIN}:/${SLIPWAY_TOOLCHAIN_BIN}:${SLIPWAY_ROOT}/.venv/bin:}"
+            case ":${PATH}:" in
+                *":${SLIPWAY_ROOT}/.venv/bin:"*) ;;
+                *) PATH="${SLIPWAY_ROOT}/.venv/bin:${PATH}" ;;
+            esac
+            export PATH
+            ;;
+        *) export PATH="${SLIPWAY_ROOT}/.venv/bin:${PATH}" ;;
+    esac
+fi
 
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

@@ -81,20 +81,23 @@ stage() {
     printf '%s\n' "${dst}"
 }
 
-# module_dir MODULE@VERSION: download it into the module cache; print its dir.
-# On a proxy refusal, returns 3 and leaves the error in $FETCH_ERROR.
+# fetch MODULE@VERSION: download it into the module cache and set FETCHED_DIR
+# to its folder. If it cannot be had, sets FETCH_ERROR and returns 3.
+# (Call it directly, not in $(...), so the variables reach the caller.)
+FETCHED_DIR=""
 FETCH_ERROR=""
-module_dir() {
-    local out dir err
+fetch() {
+    local out
+    FETCHED_DIR=""
+    FETCH_ERROR=""
     out="$(go mod download -json "$1" 2>>"${LOG}")" || true
-    dir="$(printf '%s' "${out}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-    err="$(printf '%s' "${out}" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p')"
-    if [[ -n "${dir}" && -d "${dir}" ]]; then
-        printf '%s\n' "${dir}"
+    printf '%s\n' "${out}" >>"${LOG}"
+    FETCHED_DIR="$(printf '%s\n' "${out}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+    if [[ -n "${FETCHED_DIR}" && -d "${FETCHED_DIR}" ]]; then
         return 0
     fi
-    FETCH_ERROR="${err:-go mod download $1 failed (see ${LOG})}"
-    printf '%s\n' "${FETCH_ERROR}" >>"${LOG}"
+    FETCH_ERROR="$(printf '%s\n' "${out}" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p')"
+    FETCH_ERROR="${FETCH_ERROR:-go mod download $1 failed (see ${LOG})}"
     return 3
 }
 
@@ -161,7 +164,8 @@ build_langhost() {
 # the sdk/v3 module zip, not in the PyPI wheel.
 build_langhost_exec() {
     local src f
-    src="$(module_dir "${PULUMI_SDK_MODULE}@${LANGHOST_EXEC_SDK_VERSION}")"
+    fetch "${PULUMI_SDK_MODULE}@${LANGHOST_EXEC_SDK_VERSION}" || { say "${FETCH_ERROR}"; return 1; }
+    src="${FETCHED_DIR}"
     for f in cmd/pulumi-language-python-exec dist/pulumi-resource-pulumi-python; do
         install -m 0755 "${src}/python/${f}" "${BIN}/.$(basename "${f}").tmp"
         mv -f "${BIN}/.$(basename "${f}").tmp" "${BIN}/$(basename "${f}")"
@@ -173,16 +177,10 @@ provider_ldflags() { # MODULE VERSION
     printf '%s -X %s/pkg/version.Version=%s' "${GO_LDFLAGS_BASE}" "$1" "$2"
 }
 
-# fetch_or_skip NAME MODULE@VERSION: print the module dir, or record the
-# proxy's refusal and return 3.
+# fetch_or_skip NAME MODULE@VERSION: fetch, or record the proxy's refusal
+# for NAME and return 3.
 fetch_or_skip() {
-    local d
-    if d="$(module_dir "$2")"; then
-        printf '%s\n' "${d}"
-    else
-        mark_unavailable "$1" "$2"
-        return 3
-    fi
+    fetch "$2" || { mark_unavailable "$1" "$2"; return 3; }
 }
 
 # Resolve the wrapper's full build list (the provider's own go.mod supplies
@@ -209,7 +207,7 @@ copy_upstream() {
 
 build_command() {
     local dir
-    fetch_or_skip pulumi-resource-command "${COMMAND_MODULE}@${COMMAND_PSEUDO}" >/dev/null || return 3
+    fetch_or_skip pulumi-resource-command "${COMMAND_MODULE}@${COMMAND_PSEUDO}" || return 3
     dir="$(stage pulumi-resource-command)"
     resolve "${dir}"
     go_build "${dir}" pulumi-resource-command "${COMMAND_MODULE}/cmd/pulumi-resource-command" \
@@ -218,8 +216,9 @@ build_command() {
 
 build_github() {
     local dir pdir
-    pdir="$(fetch_or_skip pulumi-resource-github "${GITHUB_MODULE}@${GITHUB_PSEUDO}")" || return 3
-    fetch_or_skip pulumi-resource-github "${GITHUB_UPSTREAM_MODULE}@${GITHUB_UPSTREAM_VERSION}" >/dev/null || return 3
+    fetch_or_skip pulumi-resource-github "${GITHUB_MODULE}@${GITHUB_PSEUDO}" || return 3
+    pdir="${FETCHED_DIR}"
+    fetch_or_skip pulumi-resource-github "${GITHUB_UPSTREAM_MODULE}@${GITHUB_UPSTREAM_VERSION}" || return 3
     dir="$(stage pulumi-resource-github)"
     resolve "${dir}"
     schema_embed "${dir}" "${pdir}" pulumi-resource-github "${GITHUB_VERSION}"
@@ -228,8 +227,10 @@ build_github() {
 
 build_postgresql() {
     local dir pdir udir
-    pdir="$(fetch_or_skip pulumi-resource-postgresql "${POSTGRESQL_MODULE}@${POSTGRESQL_PSEUDO}")" || return 3
-    udir="$(fetch_or_skip pulumi-resource-postgresql "${POSTGRESQL_UPSTREAM_MODULE}@${POSTGRESQL_UPSTREAM_PSEUDO}")" || return 3
+    fetch_or_skip pulumi-resource-postgresql "${POSTGRESQL_MODULE}@${POSTGRESQL_PSEUDO}" || return 3
+    pdir="${FETCHED_DIR}"
+    fetch_or_skip pulumi-resource-postgresql "${POSTGRESQL_UPSTREAM_MODULE}@${POSTGRESQL_UPSTREAM_PSEUDO}" || return 3
+    udir="${FETCHED_DIR}"
     dir="$(stage pulumi-resource-postgresql)"
     copy_upstream "${udir}" "${dir}/upstream" "${POSTGRESQL_UPSTREAM_MODULE}"
     # The upstream's own main package imports itself by its old path; it is
@@ -242,8 +243,10 @@ build_postgresql() {
 
 build_docker() {
     local dir pdir udir
-    pdir="$(fetch_or_skip pulumi-resource-docker "${DOCKER_MODULE}@${DOCKER_PSEUDO}")" || return 3
-    udir="$(fetch_or_skip pulumi-resource-docker "${DOCKER_UPSTREAM_MODULE}@${DOCKER_UPSTREAM_PSEUDO}")" || return 3
+    fetch_or_skip pulumi-resource-docker "${DOCKER_MODULE}@${DOCKER_PSEUDO}" || return 3
+    pdir="${FETCHED_DIR}"
+    fetch_or_skip pulumi-resource-docker "${DOCKER_UPSTREAM_MODULE}@${DOCKER_UPSTREAM_PSEUDO}" || return 3
+    udir="${FETCHED_DIR}"
     dir="$(stage pulumi-resource-docker)"
     # Keep the upstream's declared path (github.com/terraform-providers/...):
     # the shim must live under it to import internal/provider.
