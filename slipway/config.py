@@ -185,11 +185,13 @@ class _Reader:
         self.problems.append(Problem(key, message, fix))
 
     def set_cmd(self, key: str, example: str, secret: bool = False, path: bool = False) -> str:
+        """The command that sets `key`. Secret values are read from a file on stdin, so they
+        never land in shell history or a process list; `example` then names that file."""
         top, _, rest = key.partition(".")
-        flags = " --secret" if secret else ""
-        if rest or path:
-            return f"pulumi config set{flags} --path '{key}' {example} --stack {self.stack}"
-        return f"pulumi config set{flags} {top} {example} --stack {self.stack}"
+        target = f"--path '{key}'" if rest or path else top
+        if secret:
+            return f"pulumi config set --secret {target} --stack {self.stack} < {example}"
+        return f"pulumi config set {target} {example} --stack {self.stack}"
 
     def top(self, name: str) -> Any:
         """The value of `slipway:<name>`, JSON-decoded when it is an object or list."""
@@ -359,7 +361,7 @@ def _parse_registry(r: _Reader) -> RegistryConfig | None:
                       hint="a registry host and optional path, without a scheme",
                       example="registry.digitalocean.com/myteam")
     username = r.string(obj, f"{key}.username", "username", required=False)
-    password = r.secret("registryPassword", "<registry token>", required=username is not None)
+    password = r.secret("registryPassword", "registry-token.txt", required=username is not None)
     return RegistryConfig(server or "", username, password) if server else None
 
 
@@ -381,10 +383,10 @@ def _parse_server(r: _Reader) -> ServerConfig | None:
         r.problem(f"{key}.strictHostKeyChecking",
                   "cannot be configured: the server's host key is always verified",
                   f"remove it and pin the key in {key}.hostKey")
-    private_key = r.secret("sshPrivateKey", '"$(cat ~/.ssh/deploy_ed25519)"')
+    private_key = r.secret("sshPrivateKey", "~/.ssh/deploy_ed25519")
     if private_key is not None and "PRIVATE KEY-----" not in private_key.reveal():
         r.problem(f"{NAMESPACE}:sshPrivateKey", "is not an SSH private key (no PRIVATE KEY block)",
-                  r.set_cmd(f"{NAMESPACE}:sshPrivateKey", '"$(cat ~/.ssh/deploy_ed25519)"', secret=True))
+                  r.set_cmd(f"{NAMESPACE}:sshPrivateKey", "~/.ssh/deploy_ed25519", secret=True))
         private_key = None
     deploy_dir = r.string(obj, f"{key}.deployDir", "deployDir", default="/srv/slipway",
                           pattern=re.compile(r"^/[A-Za-z0-9._/-]+$"), hint="an absolute path",
@@ -447,7 +449,7 @@ def _parse_database(r: _Reader) -> DatabaseConfig | None:
                         example="private-db-postgresql-nyc1-12345.db.ondigitalocean.com")
     app_port = r.integer(obj, f"{key}.appPort", "appPort", default=admin_port, low=1,
                          high=65535, example="25060")
-    password = r.secret("databaseAdminPassword", "<admin password>")
+    password = r.secret("databaseAdminPassword", "db-admin-password.txt")
     if not (admin_host and admin_user and admin_db and sslmode and name and role and app_host
             and password):
         return None
@@ -462,7 +464,7 @@ def _parse_secrets(r: _Reader) -> dict[str, Secret]:
         return {}
     if key not in r.secret_keys:
         r.problem(key, "holds values in plain text; app secrets must be encrypted",
-                  f"re-set each value with: {r.set_cmd(key + '.NAME', '<value>', secret=True)}")
+                  f"re-set each value with: {r.set_cmd(key + '.NAME', '<file with the value>', secret=True)}")
         return {}
     try:
         value = json.loads(raw)
@@ -470,7 +472,7 @@ def _parse_secrets(r: _Reader) -> dict[str, Secret]:
         value = None
     if not isinstance(value, dict):
         r.problem(key, "must be a mapping of NAME: secret value",
-                  r.set_cmd(key + ".SECRET_KEY", "<value>", secret=True))
+                  r.set_cmd(key + ".SECRET_KEY", "<file with the value>", secret=True))
         return {}
     out: dict[str, Secret] = {}
     for name, item in value.items():
@@ -479,7 +481,7 @@ def _parse_secrets(r: _Reader) -> dict[str, Secret]:
                       "rename it to the exact name the app reads, e.g. SECRET_KEY")
         elif not isinstance(item, str) or not item:
             r.problem(f"{key}.{name}", "must be a non-empty string",
-                      r.set_cmd(f"{key}.{name}", "<value>", secret=True))
+                      r.set_cmd(f"{key}.{name}", "<file with the value>", secret=True))
         else:
             out[name] = Secret(item)
     return out
@@ -540,7 +542,7 @@ def _parse_services(r: _Reader, project_dir: Path, secrets: Mapping[str, Secret]
                           "looks like a secret but is a plain env var (it would sit in plain text"
                           " in the stack file and in state)",
                           f"remove it from env, add {var} to {skey}.secretEnv and run "
-                          f"{r.set_cmd(f'{NAMESPACE}:secrets.{var}', '<value>', secret=True)}")
+                          f"{r.set_cmd(f'{NAMESPACE}:secrets.{var}', '<file with the value>', secret=True)}")
             if var in secret_env:
                 r.problem(f"{skey}.env.{var}", "is in both env and secretEnv",
                           "keep it in secretEnv only")
@@ -555,7 +557,7 @@ def _parse_services(r: _Reader, project_dir: Path, secrets: Mapping[str, Secret]
             elif var not in secrets:
                 r.problem(f"{NAMESPACE}:secrets.{var}",
                           f"is missing (service '{name}' lists it in secretEnv)",
-                          r.set_cmd(f"{NAMESPACE}:secrets.{var}", "<value>", secret=True))
+                          r.set_cmd(f"{NAMESPACE}:secrets.{var}", "<file with the value>", secret=True))
         for volume in volumes:
             parts = volume.split(":")
             if not (len(parts) in (2, 3) and parts[0].startswith("/") and parts[1].startswith("/")
@@ -627,7 +629,7 @@ def _parse_github(r: _Reader, environment: str, services: list[ServiceConfig]
     base_url = r.string(obj, f"{key}.baseUrl", "baseUrl", required=False,
                         pattern=re.compile(r"^https?://[^\s]+/$"),
                         hint="an http(s) URL ending in /", example="https://github.example.com/")
-    token = r.secret("githubToken", "<token with repo and environment scope>", required=False)
+    token = r.secret("githubToken", "github-token.txt", required=False)
     reviewers = obj.get("reviewers") or {}
     users = _int_list(r, reviewers.get("users"), f"{key}.reviewers.users")
     teams = _int_list(r, reviewers.get("teams"), f"{key}.reviewers.teams")
