@@ -1,0 +1,105 @@
+"""Runs the `pulumi` CLI for one stack: outputs, history, config, preview and up.
+
+Every call names the stack explicitly and passes `--config-file` to the commands that take it.
+Nothing here puts a secret on a command line: config values set here are never secrets (a
+SHA), and the one secret read (`registryPassword`) comes back on stdout into a `Secret`.
+Errors quote pulumi's stderr, which the CLI itself keeps free of secret values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slipway.secret import Secret
+
+
+class PulumiError(Exception):
+    """A pulumi command failed; the message names the command (never its secrets)."""
+
+
+@dataclass(frozen=True)
+class PulumiCli:
+    stack: str
+    config_file: Path | None = None
+    cwd: Path | None = None
+    executable: str = "pulumi"
+    env: Mapping[str, str] | None = field(default=None, repr=False)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _base(self, *args: str, config_file: bool) -> list[str]:
+        argv = [self.executable, *args, "--stack", self.stack, "--non-interactive"]
+        if self.cwd is not None:
+            argv += ["--cwd", str(self.cwd)]
+        if config_file and self.config_file is not None:
+            argv += ["--config-file", str(self.config_file)]
+        return argv
+
+    def _environ(self) -> dict[str, str]:
+        return dict(self.env) if self.env is not None else dict(os.environ)
+
+    def capture(self, *args: str, config_file: bool = False,
+                input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self._base(*args, config_file=config_file), capture_output=True,
+                              text=True, check=False, env=self._environ(), input=input_text)
+
+    def _checked(self, what: str, *args: str, config_file: bool = False) -> str:
+        done = self.capture(*args, config_file=config_file)
+        if done.returncode != 0:
+            raise PulumiError(f"`pulumi {what} --stack {self.stack}` failed:\n{done.stderr.strip()}")
+        return done.stdout
+
+    def stream(self, *args: str, config_file: bool = True) -> int:
+        """Run with the terminal attached (pulumi masks secrets in what it prints)."""
+        return subprocess.run(self._base(*args, config_file=config_file), check=False,
+                              env=self._environ()).returncode
+
+    # -- reading ---------------------------------------------------------------------------
+    def outputs(self) -> dict[str, Any]:
+        """The stack's outputs (secrets stay `[secret]`); {} for a stack never deployed."""
+        out = self._checked("stack output --json", "stack", "output", "--json")
+        data = json.loads(out or "{}")
+        return dict(data) if isinstance(data, dict) else {}
+
+    def history(self) -> list[dict[str, Any]]:
+        """`pulumi stack history --json`, newest first."""
+        out = self._checked("stack history --json", "stack", "history", "--json")
+        data = json.loads(out or "[]")
+        return [dict(entry) for entry in data] if isinstance(data, list) else []
+
+    def config(self) -> dict[str, Any]:
+        """Every config value, structured values decoded; secrets are left out."""
+        out = self._checked("config --json", "config", "--json", config_file=True)
+        values: dict[str, Any] = {}
+        for key, item in json.loads(out or "{}").items():
+            if not isinstance(item, dict) or item.get("secret"):
+                continue
+            values[key] = item["objectValue"] if "objectValue" in item else item.get("value")
+        return values
+
+    def secret(self, key: str) -> Secret | None:
+        """One secret config value (read from stdout, never printed), or None when unset."""
+        done = self.capture("config", "get", key, config_file=True)
+        if done.returncode != 0:
+            return None
+        value = done.stdout.rstrip("\n")
+        return Secret(value) if value else None
+
+    # -- changing --------------------------------------------------------------------------
+    def set_config(self, key: str, value: str) -> None:
+        """Set a plain (non-secret) value, e.g. `slipway:sha`."""
+        self._checked(f"config set {key}", "config", "set", key, value, config_file=True)
+
+    def remove_config(self, key: str) -> None:
+        self._checked(f"config rm {key}", "config", "rm", key, config_file=True)
+
+    def preview(self, extra: Sequence[str] = ()) -> int:
+        return self.stream("preview", "--diff", *extra)
+
+    def up(self, message: str, extra: Sequence[str] = ()) -> int:
+        return self.stream("up", "--yes", "--skip-preview", "--diff", "--message", message, *extra)

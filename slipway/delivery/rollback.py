@@ -1,0 +1,178 @@
+"""Roll a stack back to an earlier release: `slipway rollback`.
+
+    python -m slipway.delivery.rollback --stack prod [--to SHA] [--yes | --preview-only]
+                                        [--config-file FILE] [--cwd DIR]
+
+1. Finds the target: `--to`, else the stack's `replacedSha` output, else its update history
+   (see slipway.delivery.rollback_target).
+2. Checks that `<registry>/<repository>:<env>-<sha>` exists for every service (registry API v2,
+   with the stack's registry credentials when it has any). A missing tag refuses the rollback
+   and nothing is changed.
+3. Pins it: `pulumi config set slipway:sha <sha>`, then runs `pulumi up` (nothing is built; the
+   migration runs the old image's forward-only migrations, a no-op). With --preview-only it
+   pins, shows `pulumi preview --diff` and puts the previous value of `slipway:sha` back.
+
+Exit codes: 0 done, 1 a command failed, 2 bad usage, 3 refused (nothing changed).
+Run it where `pulumi` is on PATH (`source scripts/env.sh`). No secret is ever printed: the
+registry password is read with `pulumi config get` into memory and sent only to the registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from slipway.delivery.history import SHA_KEY, deployed_shas, release_message
+from slipway.delivery.pulumi_cli import PulumiCli, PulumiError
+from slipway.delivery.registry import Credentials, ImageRef, Registry, RegistryError
+from slipway.delivery.rollback_target import (
+    Refusal,
+    choose_target,
+    expand_prefix,
+    image_refs,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+def registry_for(cli: PulumiCli, host: str, username: str | None) -> Registry:
+    if not username:
+        return Registry(host)
+    password = cli.secret("slipway:registryPassword")
+    if password is None:
+        raise Refusal("slipway:registry.username is set but slipway:registryPassword is not")
+    return Registry(host, Credentials(username, password))
+
+
+def missing_images(refs: dict[str, ImageRef], registry: Registry) -> list[ImageRef]:
+    return [ref for ref in refs.values() if not registry.tag_exists(ref.repository, ref.tag)]
+
+
+def confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A rollback that passed every check; nothing has been changed yet."""
+
+    sha: str
+    current: str | None
+    source: str
+    refs: dict[str, ImageRef]
+    previous_pin: str | None
+
+
+def check(args: argparse.Namespace, cli: PulumiCli) -> Checked:
+    """Everything that can refuse, before anything is changed."""
+    config = cli.config()
+    outputs = cli.outputs()
+    history: list[str] = []
+    if args.to is None and not outputs.get("replacedSha"):
+        history = deployed_shas(cli.history())
+    target = choose_target(args.to, outputs, history)
+
+    registry_cfg = config.get("slipway:registry")
+    username = registry_cfg.get("username") if isinstance(registry_cfg, dict) else None
+    first = next(iter(image_refs(config, target.sha).values()))
+    registry = registry_for(cli, first.host, username if isinstance(username, str) else None)
+
+    sha = target.sha
+    if len(sha) < 40:
+        environment = str(config.get("slipway:environment"))
+        sha = expand_prefix(sha, environment, registry.tags(first.repository))
+    current = outputs.get("deployedSha")
+    current = current if isinstance(current, str) and current else None
+    if sha == current:
+        raise Refusal(f"the stack already runs {sha}; nothing to roll back.")
+    refs = image_refs(config, sha)
+    missing = missing_images(refs, registry)
+    if missing:
+        raise Refusal(
+            f"cannot roll {cli.stack} back to {sha}: its image is no longer in the registry:\n"
+            + "\n".join(f"  - {ref}" for ref in missing)
+            + "\nslipway never rebuilds an old SHA (today's code would carry yesterday's tag).")
+    pin = config.get(SHA_KEY)
+    return Checked(sha=sha, current=current, source=target.source, refs=refs,
+                   previous_pin=pin if isinstance(pin, str) and pin else None)
+
+
+def preview(cli: PulumiCli, checked: Checked) -> int:
+    """Pin, preview, and put the previous `slipway:sha` back, whatever happens."""
+    cli.set_config(SHA_KEY, checked.sha)
+    try:
+        code = cli.preview()
+    finally:
+        if checked.previous_pin:
+            cli.set_config(SHA_KEY, checked.previous_pin)
+        else:
+            cli.remove_config(SHA_KEY)
+    print("preview only: the stack and its config are as they were" if code == 0
+          else "the preview failed; the stack and its config are as they were")
+    return EXIT_OK if code == 0 else EXIT_FAILED
+
+
+def apply(cli: PulumiCli, checked: Checked) -> int:
+    cli.set_config(SHA_KEY, checked.sha)
+    code = cli.up(release_message("rollback", cli.stack, checked.sha))
+    if code != 0:
+        print(f"pulumi up failed (exit {code}). {SHA_KEY} stays pinned to {checked.sha}, so running"
+              f" it again continues the rollback; `pulumi config rm {SHA_KEY} --stack {cli.stack}`"
+              " undoes the pin.", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{cli.stack} now runs {checked.sha}. It stays pinned: `pulumi config rm {SHA_KEY}"
+          f" --stack {cli.stack}` and `pulumi up` return it to following the checkout's HEAD.")
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = confirm) -> int:
+    try:
+        checked = check(args, cli)
+        print(f"rollback {cli.stack}: {checked.current or '(nothing running)'} -> {checked.sha}"
+              f"  ({checked.source})")
+        for service, ref in checked.refs.items():
+            print(f"  {service}: {ref} is in the registry")
+        if not args.preview_only and not args.yes and not ask(
+                f"Roll {cli.stack} back to {checked.sha} now?"):
+            raise Refusal("not confirmed (pass --yes to run without asking).")
+    except Refusal as refusal:
+        print(f"slipway rollback: refused: {refusal} Nothing was changed.", file=sys.stderr)
+        return EXIT_REFUSED
+    except (PulumiError, RegistryError, ValueError) as err:
+        print(f"slipway rollback: {err}\nNothing was changed.", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        return preview(cli, checked) if args.preview_only else apply(cli, checked)
+    except PulumiError as err:
+        print(f"slipway rollback: {err}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="slipway rollback",
+        description="Roll a stack back to an earlier release (its image must still be in the"
+                    " registry). Without --to: the release the running one replaced.")
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--to", metavar="SHA", help="the commit to run (12-40 hex)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--yes", action="store_true", help="do not ask before `pulumi up`")
+    mode.add_argument("--preview-only", action="store_true",
+                      help="show the rollback's preview; leave the stack and its config as they are")
+    parser.add_argument("--config-file", type=Path, help="passed to pulumi (as --config-file)")
+    parser.add_argument("--cwd", type=Path, help="the Pulumi project directory (pulumi --cwd)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run(args, PulumiCli(stack=args.stack, config_file=args.config_file, cwd=args.cwd))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The rollback command's decisions with a stand-in for the pulumi CLI and a real registry
+(the sandbox's, and a loopback one with auth). The end-to-end run is in test_rollback_e2e.py."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from slipway.delivery.pulumi_cli import PulumiCli
+from slipway.delivery.rollback import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, parse_args, run
+from slipway.secret import Secret
+from tests.delivery.registry_fakes import AuthRegistry, delete_tag, push_tiny_image
+
+
+@dataclass(frozen=True)
+class FakeCli(PulumiCli):
+    values: dict[str, Any] = field(default_factory=dict)
+    stack_outputs: dict[str, Any] = field(default_factory=dict)
+    stack_history: list[dict[str, Any]] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    up_code: int = 0
+
+    def config(self) -> dict[str, Any]:
+        return dict(self.values)
+
+    def outputs(self) -> dict[str, Any]:
+        return dict(self.stack_outputs)
+
+    def history(self) -> list[dict[str, Any]]:
+        return list(self.stack_history)
+
+    def secret(self, key: str) -> Secret | None:
+        self.calls.append(("config get", key))
+        return Secret(self.secrets[key]) if key in self.secrets else None
+
+    def set_config(self, key: str, value: str) -> None:
+        self.calls.append(("config set", key, value))
+        self.values[key] = value
+
+    def remove_config(self, key: str) -> None:
+        self.calls.append(("config rm", key))
+        self.values.pop(key, None)
+
+    def preview(self, extra: Sequence[str] = ()) -> int:
+        self.calls.append(("preview", str(self.values.get("slipway:sha"))))
+        return 0
+
+    def up(self, message: str, extra: Sequence[str] = ()) -> int:
+        self.calls.append(("up", str(self.values.get("slipway:sha")), message))
+        return self.up_code
+
+
+def make(registry: str, repo_prefix: str, **outputs: Any) -> FakeCli:
+    return FakeCli(stack="prod", values={
+        "slipway:environment": "prod",
+        "slipway:registry": {"server": f"{registry}/{repo_prefix}"},
+        "slipway:services": {"backend": {"repository": "backend"},
+                             "frontend": {"repository": "frontend"}},
+    }, stack_outputs=outputs)
+
+
+@pytest.fixture
+def release(sandbox: dict[str, str]) -> tuple[str, str, str, str]:
+    """(registry host, repo prefix, old sha with both images, running sha)."""
+    host, prefix = sandbox["SANDBOX_REGISTRY"], f"rb-{secrets.token_hex(3)}"
+    old, running = secrets.token_hex(20), secrets.token_hex(20)
+    for sha in (old, running):
+        for service in ("backend", "frontend"):
+            push_tiny_image(host, f"{prefix}/{service}", f"prod-{sha}")
+    return host, prefix, old, running
+
+
+def test_rolls_back_to_replaced_sha(release: tuple[str, str, str, str],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    host, prefix, old, running = release
+    cli = make(host, prefix, deployedSha=running, replacedSha=old, releaseMode="build")
+    assert run(parse_args(["--stack", "prod", "--yes"]), cli) == EXIT_OK
+    assert cli.calls == [("config set", "slipway:sha", old),
+                         ("up", old, f"slipway rollback prod: slipway-sha={old}")]
+    out = capsys.readouterr().out
+    assert f"{running} -> {old}" in out and f"{host}/{prefix}/frontend:prod-{old} is in" in out
+
+
+def test_short_sha_is_expanded_from_the_registry(release: tuple[str, str, str, str]) -> None:
+    host, prefix, old, running = release
+    cli = make(host, prefix, deployedSha=running, replacedSha=old)
+    assert run(parse_args(["--stack", "prod", "--to", old[:12], "--yes"]), cli) == EXIT_OK
+    assert ("config set", "slipway:sha", old) in cli.calls
+
+
+def test_refuses_and_changes_nothing_when_a_tag_is_gone(
+        release: tuple[str, str, str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    host, prefix, old, running = release
+    delete_tag(host, f"{prefix}/frontend", f"prod-{old}")
+    cli = make(host, prefix, deployedSha=running, replacedSha=old)
+    assert run(parse_args(["--stack", "prod", "--yes"]), cli) == EXIT_REFUSED
+    assert cli.calls == []
+    err = capsys.readouterr().err
+    assert f"{host}/{prefix}/frontend:prod-{old}" in err and "Nothing was changed." in err
+    assert f"backend:prod-{old}" not in err
+
+
+def test_preview_only_restores_the_previous_pin(release: tuple[str, str, str, str]) -> None:
+    host, prefix, old, running = release
+    cli = make(host, prefix, deployedSha=running, replacedSha=old)
+    assert run(parse_args(["--stack", "prod", "--preview-only"]), cli) == EXIT_OK
+    assert cli.calls == [("config set", "slipway:sha", old), ("preview", old),
+                         ("config rm", "slipway:sha")]
+    pinned = make(host, prefix, deployedSha=running, replacedSha=old)
+    pinned.values["slipway:sha"] = running
+    assert run(parse_args(["--stack", "prod", "--preview-only", "--to", old]), pinned) == EXIT_OK
+    assert pinned.calls[-1] == ("config set", "slipway:sha", running)
+
+
+def test_not_confirmed_means_nothing_changes(release: tuple[str, str, str, str]) -> None:
+    host, prefix, old, running = release
+    cli = make(host, prefix, deployedSha=running, replacedSha=old)
+    assert run(parse_args(["--stack", "prod"]), cli, ask=lambda _: False) == EXIT_REFUSED
+    assert cli.calls == []
+    assert run(parse_args(["--stack", "prod"]), cli, ask=lambda _: True) == EXIT_OK
+
+
+def test_failed_up_keeps_the_pin_and_says_how_to_undo(
+        release: tuple[str, str, str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    host, prefix, old, running = release
+    cli = FakeCli(**{**make(host, prefix, deployedSha=running, replacedSha=old).__dict__,
+                     "up_code": 255})
+    assert run(parse_args(["--stack", "prod", "--yes"]), cli) == EXIT_FAILED
+    assert cli.values["slipway:sha"] == old
+    assert "pulumi config rm slipway:sha --stack prod" in capsys.readouterr().err
+
+
+def test_registry_password_from_the_stack_config_and_never_printed(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    password = "regpw-" + secrets.token_hex(16)
+    old, running = secrets.token_hex(20), secrets.token_hex(20)
+    fake = AuthRegistry("bearer", "ci@example.com", password,
+                        {f"team/backend:prod-{old}", f"team/frontend:prod-{old}"})
+    with fake.running():
+        cli = make(fake.host, "team", deployedSha=running, replacedSha=old)
+        cli.values["slipway:registry"] = {"server": f"{fake.host}/team", "username": "ci@example.com"}
+        cli.secrets["slipway:registryPassword"] = password
+        assert run(parse_args(["--stack", "prod", "--yes"]), cli) == EXIT_OK
+        assert ("config get", "slipway:registryPassword") in cli.calls
+        # A wrong password: refused before anything changes, and not printed either.
+        wrong = make(fake.host, "team", deployedSha=running, replacedSha=old)
+        wrong.values["slipway:registry"] = {"server": f"{fake.host}/team", "username": "ci@example.com"}
+        wrong.secrets["slipway:registryPassword"] = "nope-" + password
+        assert run(parse_args(["--stack", "prod", "--yes"]), wrong) == EXIT_FAILED
+        assert not [c for c in wrong.calls if c[0] != "config get"]
+    captured = capsys.readouterr()
+    assert password not in captured.out + captured.err
