@@ -114,12 +114,13 @@ mark_unavailable() {
     say "    ${FETCH_ERROR}"
 }
 
-# go_build DIR OUT PKG LDFLAGS: build PKG in module DIR into BIN/OUT atomically.
+# go_build DIR OUT PKG LDFLAGS [GOFLAG]: build PKG in module DIR into BIN/OUT
+# atomically. Wrappers with a committed go.sum build with -mod=readonly.
 go_build() {
-    local dir=$1 out=$2 pkg=$3 ldflags=$4
+    local dir=$1 out=$2 pkg=$3 ldflags=$4 modflag=${5:--mod=readonly}
     (
         cd "${dir}"
-        logged go build -trimpath -tags "${GO_BUILD_TAGS}" -ldflags "${ldflags}" -o "${BIN}/.${out}.tmp" "${pkg}"
+        logged go build "${modflag}" -trimpath -tags "${GO_BUILD_TAGS}" -ldflags "${ldflags}" -o "${BIN}/.${out}.tmp" "${pkg}"
     ) || { rm -f "${BIN}/.${out}.tmp"; return 1; }
     mv -f "${BIN}/.${out}.tmp" "${BIN}/${out}"
 }
@@ -183,16 +184,26 @@ fetch_or_skip() {
     fetch "$2" || { mark_unavailable "$1" "$2"; return 3; }
 }
 
-# Resolve the wrapper's full build list (the provider's own go.mod supplies
-# every indirect requirement; go.sum is checked against the checksum database).
-resolve() { (cd "$1" && logged go mod tidy); }
+# resolve DIR GO_SUM...: complete the wrapper's go.mod/go.sum from the provider's
+# own go.mod (it lists every indirect requirement) and the given upstream go.sum
+# files, so modules the checksum database here does not answer for are still
+# verified against upstream's recorded hashes. Only packages that are built are
+# resolved (go build -mod=mod), not the test dependencies `go mod tidy` wants.
+resolve() {
+    local dir=$1
+    shift
+    if [[ $# -gt 0 ]]; then
+        cat "$@" >>"${dir}/go.sum"
+        LC_ALL=C sort -u -o "${dir}/go.sum" "${dir}/go.sum"
+    fi
+}
 
 # schema_embed DIR PROVIDER_DIR CMD VERSION: write DIR/schema-embed.json.
 schema_embed() {
     local dir=$1 pdir=$2 cmd=$3 version=$4
     mkdir -p "${dir}/internal/schemaembed"
     cp "${MODULES}/_shared/schemaembed/main.go.txt" "${dir}/internal/schemaembed/main.go"
-    (cd "${dir}" && logged go run ./internal/schemaembed \
+    (cd "${dir}" && logged go run -mod=mod ./internal/schemaembed \
         "${pdir}/cmd/${cmd}/schema.json" "${dir}/schema-embed.json" "${version}")
 }
 
@@ -206,23 +217,25 @@ copy_upstream() {
 }
 
 build_command() {
-    local dir
+    local dir pdir
     fetch_or_skip pulumi-resource-command "${COMMAND_MODULE}@${COMMAND_PSEUDO}" || return 3
+    pdir="${FETCHED_DIR}"
     dir="$(stage pulumi-resource-command)"
-    resolve "${dir}"
+    resolve "${dir}" "${pdir}/go.sum"
     go_build "${dir}" pulumi-resource-command "${COMMAND_MODULE}/cmd/pulumi-resource-command" \
-        "$(provider_ldflags "${COMMAND_MODULE}" "${COMMAND_VERSION}")"
+        "$(provider_ldflags "${COMMAND_MODULE}" "${COMMAND_VERSION}")" -mod=mod
 }
 
 build_github() {
-    local dir pdir
+    local dir pdir udir
     fetch_or_skip pulumi-resource-github "${GITHUB_MODULE}@${GITHUB_PSEUDO}" || return 3
     pdir="${FETCHED_DIR}"
     fetch_or_skip pulumi-resource-github "${GITHUB_UPSTREAM_MODULE}@${GITHUB_UPSTREAM_VERSION}" || return 3
+    udir="${FETCHED_DIR}"
     dir="$(stage pulumi-resource-github)"
-    resolve "${dir}"
+    resolve "${dir}" "${pdir}/go.sum" "${udir}/go.sum"
     schema_embed "${dir}" "${pdir}" pulumi-resource-github "${GITHUB_VERSION}"
-    go_build "${dir}" pulumi-resource-github . "$(provider_ldflags "${GITHUB_MODULE}" "${GITHUB_VERSION}")"
+    go_build "${dir}" pulumi-resource-github . "$(provider_ldflags "${GITHUB_MODULE}" "${GITHUB_VERSION}")" -mod=mod
 }
 
 build_postgresql() {
@@ -236,9 +249,10 @@ build_postgresql() {
     # The upstream's own main package imports itself by its old path; it is
     # not part of the build, but tidy scans it.
     rm -f "${dir}/upstream/main.go"
-    resolve "${dir}"
+    resolve "${dir}" "${pdir}/go.sum" "${udir}/go.sum"
     schema_embed "${dir}" "${pdir}" pulumi-resource-postgresql "${POSTGRESQL_VERSION}"
-    go_build "${dir}" pulumi-resource-postgresql . "$(provider_ldflags "${POSTGRESQL_MODULE}" "${POSTGRESQL_VERSION}")"
+    go_build "${dir}" pulumi-resource-postgresql . \
+        "$(provider_ldflags "${POSTGRESQL_MODULE}" "${POSTGRESQL_VERSION}")" -mod=mod
 }
 
 build_docker() {
@@ -254,9 +268,9 @@ build_docker() {
     mkdir -p "${dir}/upstream/shim"
     mv "${dir}/shim/shim.go.txt" "${dir}/upstream/shim/shim.go"
     rmdir "${dir}/shim"
-    resolve "${dir}"
+    resolve "${dir}" "${pdir}/go.sum" "${udir}/go.sum"
     schema_embed "${dir}" "${pdir}" pulumi-resource-docker "${DOCKER_VERSION}"
-    go_build "${dir}" pulumi-resource-docker . "$(provider_ldflags "${DOCKER_MODULE}" "${DOCKER_VERSION}")"
+    go_build "${dir}" pulumi-resource-docker . "$(provider_ldflags "${DOCKER_MODULE}" "${DOCKER_VERSION}")" -mod=mod
 }
 
 # ------------------------------------------------------------------- main
