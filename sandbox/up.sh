@@ -1,0 +1,509 @@
+#!/usr/bin/env bash
+# sandbox/up.sh - install (if missing) and start (or reuse) the local stand-ins
+# that slipway deploys to, all on loopback:
+#
+#   dockerd            --bridge=none, no iptables; unix socket only
+#   registry           127.0.0.1:5000   (docker-registry, delete enabled)
+#   PostgreSQL 15      127.0.0.1:5432   (admin role slipway_admin, CREATEDB CREATEROLE)
+#   sshd               127.0.0.1:2222   (the "remote server"; key-only, user deploy)
+#   GitHub API double  127.0.0.1:8765   (sandbox/github_double; a TEST DOUBLE, not GitHub)
+#
+# and writes $STATE/sandbox.env (mode 0600) describing them.  Idempotent: a
+# second run only checks health and reuses what is running.
+#
+# State dir: ${SLIPWAY_SANDBOX_DIR:-${SLIPWAY_CACHE:-$HOME/.cache/slipway}/sandbox}
+# Python for the double: $SLIPWAY_PYTHON, else <repo>/.venv/bin/python, else python3.
+# Stop with sandbox/down.sh.
+set -euo pipefail
+umask 022
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${SLIPWAY_SANDBOX_DIR:-${SLIPWAY_CACHE:-$HOME/.cache/slipway}/sandbox}
+LOGS=$STATE/logs
+RUN=$STATE/run
+
+LOOPBACK=127.0.0.1
+REGISTRY_PORT=5000
+PG_VERSION=15
+PG_CLUSTER=main
+PG_PORT=5432
+PG_ADMIN=slipway_admin
+SSH_PORT=2222
+DEPLOY_USER=deploy
+GH_PORT=8765
+GH_LOGIN=slipway-bot
+PYNACL_PIN=pynacl==1.5.0  # as in requirements-dev.txt
+
+T0=$(date +%s.%N)
+
+say() { printf 'sandbox: %s\n' "$*"; }
+
+# die SERVICE LOGFILE MESSAGE...: name the failed service and where to look.
+die() {
+  local service=$1 log=$2
+  shift 2
+  printf 'sandbox: ERROR: %s failed: %s\n' "$service" "$*" >&2
+  if [ -n "$log" ]; then
+    printf 'sandbox:   log: %s\n' "$log" >&2
+    if [ -s "$log" ]; then
+      printf 'sandbox:   last lines of the log:\n' >&2
+      tail -n 15 "$log" | sed 's/^/    | /' >&2
+    fi
+  fi
+  exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "up.sh" "" "must run as root (it installs packages, adds a user and runs sshd)"
+
+mkdir -p "$STATE" "$LOGS" "$RUN"
+chmod 700 "$STATE"
+
+# One up.sh at a time (tests and people may race).
+exec 9>"$RUN/up.lock"
+flock -w 600 9 || die "up.sh" "" "another up.sh holds $RUN/up.lock"
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+APT_UPDATED=
+# apt_ensure PKG...: install the packages that are missing.  Services are kept
+# from auto-starting (they would listen on all interfaces) by a policy-rc.d.
+apt_ensure() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} (apt; log $LOGS/apt.log)"
+  local own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# slipway sandbox: no service auto-start during apt-get install\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  local rc=0
+  {
+    if [ -z "$APT_UPDATED" ]; then
+      apt-get -o DPkg::Lock::Timeout=600 update -q && APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+  } >>"$LOGS/apt.log" 2>&1 || rc=$?
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  [ $rc -eq 0 ] || die "apt-get install ${missing[*]}" "$LOGS/apt.log" "exit code $rc"
+}
+
+# pid_alive NAME PATTERN: true if $RUN/NAME.pid names a live process whose
+# command line contains PATTERN (guards against recycled pids).
+pid_alive() {
+  local f=$RUN/$1.pid pid
+  [ -s "$f" ] || return 1
+  pid=$(cat "$f")
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2"
+}
+
+stop_pid() {  # stop_pid NAME: TERM, then KILL after 10 s
+  local f=$RUN/$1.pid pid i
+  [ -s "$f" ] || return 0
+  pid=$(cat "$f")
+  kill "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
+# start_bg NAME LOG CMD...: start a daemon in its own session, record its pid.
+start_bg() {
+  local name=$1 log=$2
+  shift 2
+  printf '\n==== %s starting %s\n' "$(date -u +%FT%TZ)" "$name" >>"$log"
+  # 9>&-: the daemon must not inherit (and so hold forever) the up.lock descriptor.
+  (cd "$STATE" && exec setsid "$@" >>"$log" 2>&1 </dev/null 9>&-) &
+  echo $! >"$RUN/$name.pid"
+}
+
+# listeners PORT: "address pid" for every TCP listener on PORT.
+listeners() {
+  ss -ltnpH "sport = :$1" 2>/dev/null | awk '{
+    addr=$4; sub(/:[0-9]+$/, "", addr); pid="-"
+    if (match($0, /pid=[0-9]+/)) pid=substr($0, RSTART+4, RLENGTH-4)
+    print addr, pid }'
+}
+
+# only_loopback PORT: every listener on PORT is bound to a loopback address.
+only_loopback() {
+  local addr pid
+  while read -r addr pid; do
+    case $addr in
+      127.*|'[::1]'|'[::ffff:127.'*) ;;
+      *) return 1 ;;
+    esac
+  done < <(listeners "$1")
+}
+
+port_busy() { [ -n "$(listeners "$1")" ]; }
+
+who_listens() {  # who_listens PORT: "addr (pid N: command)" for the error message
+  local addr pid
+  while read -r addr pid; do
+    printf '%s:%s (pid %s: %s) ' "$addr" "$1" "$pid" "$(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | cut -c1-80)"
+  done < <(listeners "$1")
+}
+
+wait_for() {  # wait_for SECONDS CMD...: poll CMD until it succeeds
+  local deadline=$(( $(date +%s) + $1 ))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+file_sha() { cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1; }
+
+# write_if_changed FILE MODE: replace FILE with stdin if different; true if changed.
+write_if_changed() {
+  local f=$1 mode=$2 tmp
+  tmp=$(mktemp "$f.XXXXXX")
+  cat >"$tmp"
+  chmod "$mode" "$tmp"
+  if [ -f "$f" ] && cmp -s "$tmp" "$f"; then
+    rm -f "$tmp"
+    return 1
+  fi
+  mv -f "$tmp" "$f"
+  return 0
+}
+
+gen_secret() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+
+report() { say "$(printf '%-14s %s' "$1" "$2")"; }
+
+command -v ss >/dev/null || apt_ensure iproute2
+command -v curl >/dev/null || apt_ensure curl
+
+# ---------------------------------------------------------------------------
+# dockerd
+# ---------------------------------------------------------------------------
+
+docker_ok() { timeout 20 docker info >/dev/null 2>&1; }
+
+if ! command -v docker >/dev/null || ! command -v dockerd >/dev/null; then
+  apt_ensure docker.io
+fi
+if docker_ok; then
+  if pid_alive dockerd dockerd; then
+    report dockerd "reused (started by up.sh, pid $(cat "$RUN/dockerd.pid"))"
+  else
+    report dockerd "reused (already running, not started by up.sh)"
+  fi
+elif pgrep -x dockerd >/dev/null; then
+  die dockerd "$LOGS/dockerd.log" "a dockerd process (pid $(pgrep -x dockerd | tr '\n' ' ')) is running but 'docker info' does not answer"
+else
+  start_bg dockerd "$LOGS/dockerd.log" dockerd --bridge=none --iptables=false --ip6tables=false
+  wait_for 60 docker_ok || die dockerd "$LOGS/dockerd.log" "'docker info' did not answer within 60 s"
+  report dockerd "started (pid $(cat "$RUN/dockerd.pid"), --bridge=none --iptables=false --ip6tables=false)"
+fi
+# The network rule: no default bridge (docker0 would sit in 172.17.0.0/16).
+if docker network inspect bridge >/dev/null 2>&1; then
+  die dockerd "$LOGS/dockerd.log" "the running dockerd has its default bridge network; it must run with --bridge=none --iptables=false --ip6tables=false (loopback-only rule). Stop it and run up.sh again."
+fi
+
+# ---------------------------------------------------------------------------
+# registry (docker-registry) on 127.0.0.1:5000
+# ---------------------------------------------------------------------------
+
+apt_ensure docker-registry
+mkdir -p "$STATE/registry/data"
+REG_CONF=$STATE/registry/config.yml
+write_if_changed "$REG_CONF" 644 <<EOF || true
+# slipway sandbox registry (written by sandbox/up.sh)
+version: 0.1
+log:
+  level: info
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: $LOOPBACK:$REGISTRY_PORT
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+EOF
+registry_ok() { curl -fsS --max-time 3 "http://$LOOPBACK:$REGISTRY_PORT/v2/" >/dev/null; }
+REG_SIG=$(file_sha "$REG_CONF")
+if pid_alive registry "$REG_CONF" && registry_ok && [ "$(cat "$RUN/registry.sig" 2>/dev/null)" = "$REG_SIG" ]; then
+  report registry "reused (pid $(cat "$RUN/registry.pid"))"
+else
+  pid_alive registry "$REG_CONF" && stop_pid registry
+  if port_busy $REGISTRY_PORT; then
+    if registry_ok && only_loopback $REGISTRY_PORT; then
+      report registry "reused (already on $LOOPBACK:$REGISTRY_PORT, not started by up.sh; storage not ours)"
+    else
+      die registry "$LOGS/registry.log" "port $REGISTRY_PORT is taken by: $(who_listens $REGISTRY_PORT)"
+    fi
+  else
+    start_bg registry "$LOGS/registry.log" docker-registry serve "$REG_CONF"
+    echo "$REG_SIG" >"$RUN/registry.sig"
+    wait_for 30 registry_ok || die registry "$LOGS/registry.log" "http://$LOOPBACK:$REGISTRY_PORT/v2/ did not answer within 30 s"
+    report registry "started (pid $(cat "$RUN/registry.pid")) storage $STATE/registry/data"
+  fi
+fi
+
+# ---------------------------------------------------------------------------
+# PostgreSQL 15 on 127.0.0.1:5432
+# ---------------------------------------------------------------------------
+
+apt_ensure postgresql-$PG_VERSION postgresql-client-$PG_VERSION
+PG_LOG=/var/log/postgresql/postgresql-$PG_VERSION-$PG_CLUSTER.log
+PG_CONF_DIR=/etc/postgresql/$PG_VERSION/$PG_CLUSTER
+if ! pg_lsclusters -h | awk -v v=$PG_VERSION -v c=$PG_CLUSTER '$1==v && $2==c {f=1} END {exit !f}'; then
+  pg_createcluster $PG_VERSION $PG_CLUSTER >>"$LOGS/postgres-setup.log" 2>&1 ||
+    die postgres "$LOGS/postgres-setup.log" "pg_createcluster $PG_VERSION $PG_CLUSTER"
+fi
+mkdir -p "$PG_CONF_DIR/conf.d"
+write_if_changed "$PG_CONF_DIR/conf.d/50-slipway-sandbox.conf" 644 <<EOF || true
+# slipway sandbox (sandbox/up.sh): loopback only
+listen_addresses = '$LOOPBACK'
+port = $PG_PORT
+EOF
+pg_online() { pg_lsclusters -h | awk -v v=$PG_VERSION -v c=$PG_CLUSTER '$1==v && $2==c && $4 ~ /^online/ {f=1} END {exit !f}'; }
+pg_ready() { pg_isready -q -h $LOOPBACK -p $PG_PORT; }
+if pg_online; then
+  if ! only_loopback $PG_PORT; then
+    say "postgres listens beyond loopback; restarting it with listen_addresses='$LOOPBACK'"
+    pg_ctlcluster --skip-systemctl-redirect $PG_VERSION $PG_CLUSTER restart 9>&- ||
+      die postgres "$PG_LOG" "pg_ctlcluster restart"
+  fi
+  if [ -f "$RUN/postgres.started" ]; then
+    report postgres "reused (cluster $PG_VERSION/$PG_CLUSTER, started by up.sh)"
+  else
+    report postgres "reused (cluster $PG_VERSION/$PG_CLUSTER already running, not started by up.sh)"
+  fi
+else
+  port_busy $PG_PORT && die postgres "$PG_LOG" "port $PG_PORT is taken by: $(who_listens $PG_PORT)"
+  pg_ctlcluster --skip-systemctl-redirect $PG_VERSION $PG_CLUSTER start >>"$LOGS/postgres-setup.log" 2>&1 9>&- ||
+    die postgres "$PG_LOG" "pg_ctlcluster --skip-systemctl-redirect $PG_VERSION $PG_CLUSTER start (see also $LOGS/postgres-setup.log)"
+  touch "$RUN/postgres.started"
+  report postgres "started (cluster $PG_VERSION/$PG_CLUSTER)"
+fi
+wait_for 30 pg_ready || die postgres "$PG_LOG" "not ready on $LOOPBACK:$PG_PORT within 30 s"
+
+mkdir -p "$STATE/postgres"
+chmod 700 "$STATE/postgres"
+PG_PW_FILE=$STATE/postgres/admin_password
+if [ ! -s "$PG_PW_FILE" ]; then
+  (umask 077 && gen_secret 24 >"$PG_PW_FILE")
+fi
+chmod 600 "$PG_PW_FILE"
+pg_admin_login() {
+  PGPASSWORD=$(cat "$PG_PW_FILE") PGCONNECT_TIMEOUT=5 psql -X -q -w -h $LOOPBACK -p $PG_PORT -U $PG_ADMIN -d postgres \
+    -tAc "select rolcreatedb and rolcreaterole from pg_roles where rolname = current_user" 2>>"$LOGS/postgres-setup.log" | grep -qx t
+}
+if pg_admin_login; then
+  report pg-admin "reused (role $PG_ADMIN)"
+else
+  # The password travels on stdin, never on a command line.
+  (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres) >>"$LOGS/postgres-setup.log" 2>&1 <<SQL ||
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ADMIN') THEN
+    CREATE ROLE $PG_ADMIN LOGIN CREATEDB CREATEROLE PASSWORD '$(cat "$PG_PW_FILE")';
+  ELSE
+    ALTER ROLE $PG_ADMIN LOGIN CREATEDB CREATEROLE PASSWORD '$(cat "$PG_PW_FILE")';
+  END IF;
+END
+\$\$;
+SQL
+    die postgres "$LOGS/postgres-setup.log" "could not create role $PG_ADMIN"
+  if ! pg_admin_login; then
+    # No password rule for 127.0.0.1 in pg_hba.conf: add one in front and reload.
+    HBA=$PG_CONF_DIR/pg_hba.conf
+    if ! grep -q '^# slipway sandbox' "$HBA"; then
+      sed -i "1i # slipway sandbox (sandbox/up.sh): password logins over TCP on loopback\nhost all all $LOOPBACK/32 scram-sha-256" "$HBA"
+    fi
+    pg_ctlcluster --skip-systemctl-redirect $PG_VERSION $PG_CLUSTER reload >>"$LOGS/postgres-setup.log" 2>&1 9>&- || true
+    sleep 1
+    pg_admin_login || die postgres "$LOGS/postgres-setup.log" "TCP password login as $PG_ADMIN to $LOOPBACK:$PG_PORT fails (check $HBA)"
+  fi
+  report pg-admin "created/updated role $PG_ADMIN (CREATEDB CREATEROLE), password in $PG_PW_FILE"
+fi
+
+# ---------------------------------------------------------------------------
+# sshd on 127.0.0.1:2222 as the "remote server"
+# ---------------------------------------------------------------------------
+
+apt_ensure openssh-server openssh-client
+SSH_DIR=$STATE/ssh
+mkdir -p "$SSH_DIR"
+chmod 700 "$SSH_DIR"
+HOST_KEY=$SSH_DIR/ssh_host_ed25519_key
+CLIENT_KEY=$SSH_DIR/client_ed25519_key
+KNOWN_HOSTS=$SSH_DIR/known_hosts
+SSHD_CONF=$SSH_DIR/sshd_config
+[ -s "$HOST_KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "slipway-sandbox-host" -f "$HOST_KEY"
+[ -s "$CLIENT_KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "slipway-sandbox-deploy" -f "$CLIENT_KEY"
+chmod 600 "$HOST_KEY" "$CLIENT_KEY"
+HOST_PUB=$(cut -d' ' -f1,2 "$HOST_KEY.pub")
+printf '[%s]:%s %s\n' "$LOOPBACK" "$SSH_PORT" "$HOST_PUB" | write_if_changed "$KNOWN_HOSTS" 644 || true
+
+# The deploy user: may run docker against the same dockerd.
+getent group docker >/dev/null || groupadd --system docker
+if ! getent passwd "$DEPLOY_USER" >/dev/null; then
+  useradd --create-home --shell /bin/bash --groups docker "$DEPLOY_USER"
+  report deploy-user "created ($DEPLOY_USER, group docker)"
+fi
+id -nG "$DEPLOY_USER" | tr ' ' '\n' | grep -qx docker || usermod -aG docker "$DEPLOY_USER"
+# '!' (locked) makes sshd refuse even key logins without PAM; '*' = no password, not locked.
+case $(getent shadow "$DEPLOY_USER" | cut -d: -f2) in
+  '!'*|'') usermod -p '*' "$DEPLOY_USER" ;;
+esac
+DEPLOY_HOME=$(getent passwd "$DEPLOY_USER" | cut -d: -f6)
+install -d -m 700 -o "$DEPLOY_USER" -g "$DEPLOY_USER" "$DEPLOY_HOME/.ssh"
+cut -d' ' -f1,2 "$CLIENT_KEY.pub" | sed 's/$/ slipway-sandbox-deploy/' | write_if_changed "$DEPLOY_HOME/.ssh/authorized_keys" 600 || true
+chown "$DEPLOY_USER:$DEPLOY_USER" "$DEPLOY_HOME/.ssh/authorized_keys"
+
+write_if_changed "$SSHD_CONF" 644 <<EOF || true
+# slipway sandbox sshd (written by sandbox/up.sh): the stand-in remote server.
+Port $SSH_PORT
+ListenAddress $LOOPBACK
+AddressFamily inet
+HostKey $HOST_KEY
+PidFile none
+AuthorizedKeysFile .ssh/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitEmptyPasswords no
+AuthenticationMethods publickey
+PermitRootLogin prohibit-password
+AllowUsers $DEPLOY_USER
+UsePAM no
+StrictModes yes
+X11Forwarding no
+PrintMotd no
+MaxStartups 100:30:200
+MaxSessions 50
+LogLevel VERBOSE
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+mkdir -p /run/sshd
+chmod 755 /run/sshd
+/usr/sbin/sshd -t -f "$SSHD_CONF" >>"$LOGS/sshd.log" 2>&1 || die sshd "$LOGS/sshd.log" "sshd -t rejects $SSHD_CONF"
+
+SSH_OPTS=(-F /dev/null -p "$SSH_PORT" -i "$CLIENT_KEY" -o IdentitiesOnly=yes -o BatchMode=yes
+  -o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$KNOWN_HOSTS" -o ConnectTimeout=5)
+ssh_ok() { ssh "${SSH_OPTS[@]}" "$DEPLOY_USER@$LOOPBACK" true; }
+SSHD_SIG=$(file_sha "$SSHD_CONF" "$HOST_KEY.pub")
+if pid_alive sshd "$SSHD_CONF" && [ "$(cat "$RUN/sshd.sig" 2>/dev/null)" = "$SSHD_SIG" ] && ssh_ok 2>/dev/null; then
+  report sshd "reused (pid $(cat "$RUN/sshd.pid"))"
+else
+  pid_alive sshd "$SSHD_CONF" && stop_pid sshd
+  port_busy $SSH_PORT && die sshd "$LOGS/sshd.log" "port $SSH_PORT is taken by: $(who_listens $SSH_PORT)"
+  start_bg sshd "$LOGS/sshd.log" /usr/sbin/sshd -D -e -f "$SSHD_CONF"
+  echo "$SSHD_SIG" >"$RUN/sshd.sig"
+  wait_for 20 port_busy $SSH_PORT || die sshd "$LOGS/sshd.log" "not listening on $LOOPBACK:$SSH_PORT within 20 s"
+  report sshd "started (pid $(cat "$RUN/sshd.pid"))"
+fi
+SSH_ERR=$LOGS/ssh-check.log
+ssh "${SSH_OPTS[@]}" "$DEPLOY_USER@$LOOPBACK" docker ps >/dev/null 2>"$SSH_ERR" ||
+  die sshd "$SSH_ERR" "'ssh -p $SSH_PORT $DEPLOY_USER@$LOOPBACK docker ps' with the pinned host key fails (sshd log: $LOGS/sshd.log)"
+
+# ---------------------------------------------------------------------------
+# GitHub API test double on 127.0.0.1:8765
+# ---------------------------------------------------------------------------
+
+if [ -n "${SLIPWAY_PYTHON:-}" ]; then
+  PY=$SLIPWAY_PYTHON
+elif [ -x "$REPO_ROOT/.venv/bin/python" ]; then
+  PY=$REPO_ROOT/.venv/bin/python
+else
+  PY=$(command -v python3 || true)
+fi
+[ -n "$PY" ] && [ -x "$(command -v "$PY")" ] || die github-double "" "no Python found (set SLIPWAY_PYTHON)"
+if ! "$PY" -c 'import nacl.public' 2>/dev/null; then
+  say "installing $PYNACL_PIN into $PY (log $LOGS/pip.log)"
+  "$PY" -m pip install -q "$PYNACL_PIN" >>"$LOGS/pip.log" 2>&1 ||
+    die github-double "$LOGS/pip.log" "pip install $PYNACL_PIN into $PY"
+fi
+GH_DIR=$STATE/github
+GH_STATE_DIR=$GH_DIR/double
+GH_TOKEN_FILE=$GH_DIR/token
+mkdir -p "$GH_STATE_DIR"
+chmod 700 "$GH_DIR" "$GH_STATE_DIR"
+if [ ! -s "$GH_TOKEN_FILE" ]; then
+  (umask 077 && printf 'ghd_%s\n' "$(gen_secret 20)" >"$GH_TOKEN_FILE")
+fi
+chmod 600 "$GH_TOKEN_FILE"
+GH_TOKEN=$(cat "$GH_TOKEN_FILE")
+GH_SERVER=$REPO_ROOT/sandbox/github_double/server.py
+GH_URL=http://$LOOPBACK:$GH_PORT/
+gh_ok() {
+  curl -fsS --max-time 3 "${GH_URL}_double/health" | grep -qF "\"state_dir\": \"$GH_STATE_DIR\"" &&
+    curl -fsS --max-time 3 -o /dev/null -H "Authorization: token $GH_TOKEN" "${GH_URL}api/v3/user"
+}
+GH_SIG=$(printf '%s\n%s\n%s\n' "$PY" "$(file_sha "$GH_SERVER")" "$(file_sha "$GH_TOKEN_FILE")" | sha256sum | cut -d' ' -f1)
+if pid_alive github-double "$GH_SERVER" && [ "$(cat "$RUN/github-double.sig" 2>/dev/null)" = "$GH_SIG" ] && gh_ok; then
+  report github-double "reused (pid $(cat "$RUN/github-double.pid"))"
+else
+  pid_alive github-double "github_double/server.py" && stop_pid github-double
+  port_busy $GH_PORT && die github-double "$LOGS/github-double.log" "port $GH_PORT is taken by: $(who_listens $GH_PORT)"
+  start_bg github-double "$LOGS/github-double.log" "$PY" "$GH_SERVER" --host $LOOPBACK --port $GH_PORT \
+    --state-dir "$GH_STATE_DIR" --token-file "$GH_TOKEN_FILE" --login "$GH_LOGIN"
+  echo "$GH_SIG" >"$RUN/github-double.sig"
+  wait_for 20 gh_ok || die github-double "$LOGS/github-double.log" "${GH_URL} did not answer within 20 s"
+  report github-double "started (pid $(cat "$RUN/github-double.pid"), $PY)"
+fi
+
+# ---------------------------------------------------------------------------
+# Every port we serve must be loopback-only.
+# ---------------------------------------------------------------------------
+
+for port in $REGISTRY_PORT $PG_PORT $SSH_PORT $GH_PORT; do
+  only_loopback "$port" || die "loopback check" "" "port $port has a non-loopback listener: $(who_listens "$port")"
+done
+
+# ---------------------------------------------------------------------------
+# sandbox.env
+# ---------------------------------------------------------------------------
+
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+write_if_changed "$STATE/sandbox.env" 600 <<EOF || true
+# slipway sandbox, written by sandbox/up.sh - source it:  . '$STATE/sandbox.env'
+# Everything listens on 127.0.0.1 only.  Contains a token: keep it mode 0600.
+SANDBOX_STATE_DIR=$(q "$STATE")
+SANDBOX_DOCKER_HOST=$(q "unix:///var/run/docker.sock")
+SANDBOX_REGISTRY=$(q "$LOOPBACK:$REGISTRY_PORT")
+SANDBOX_PG_HOST=$(q "$LOOPBACK")
+SANDBOX_PG_PORT=$(q "$PG_PORT")
+SANDBOX_PG_ADMIN_USER=$(q "$PG_ADMIN")
+SANDBOX_PG_ADMIN_PASSWORD_FILE=$(q "$PG_PW_FILE")
+SANDBOX_SSH_HOST=$(q "$LOOPBACK")
+SANDBOX_SSH_PORT=$(q "$SSH_PORT")
+SANDBOX_SSH_USER=$(q "$DEPLOY_USER")
+SANDBOX_SSH_KEY_FILE=$(q "$CLIENT_KEY")
+SANDBOX_SSH_HOST_PUBLIC_KEY=$(q "$HOST_PUB")
+SANDBOX_SSH_KNOWN_HOSTS=$(q "$KNOWN_HOSTS")
+SANDBOX_GITHUB_URL=$(q "$GH_URL")
+SANDBOX_GITHUB_API_URL=$(q "${GH_URL}api/v3/")
+SANDBOX_GITHUB_TOKEN=$(q "$GH_TOKEN")
+SANDBOX_GITHUB_OWNER=$(q "$GH_LOGIN")
+SANDBOX_GITHUB_DOUBLE_DIR=$(q "$GH_STATE_DIR")
+EOF
+chmod 600 "$STATE/sandbox.env"
+
+say "ready in $(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s; env: $STATE/sandbox.env"
