@@ -362,9 +362,10 @@ def check_command_secret_inputs(resource_type: str, name: str, props: Mapping[st
 
 def secret_values(value: Any, key: str | None = None) -> Iterator[str]:
     """Every known secret string inside `value` (what a command could leak), including the
-    values of `NAME=value` lines of a secret `stdin` env file. Strings that are secret only
-    because an object around them is (a provider-secret `connection`'s host and user) count
-    only under a secret-looking key."""
+    values of secret-looking `NAME=value` lines of a secret `stdin` env file (slipway's env
+    files also carry the service's plain settings, which its deploy line rightly passes with
+    `--env`). Strings that are secret only because an object around them is (a provider-secret
+    `connection`'s host and user) count only under a secret-looking key."""
     if isinstance(value, InheritedSecretStr):
         if key is not None and secret_looking_name(key):
             yield str(value)
@@ -373,7 +374,7 @@ def secret_values(value: Any, key: str | None = None) -> Iterator[str]:
         if key == "stdin":
             for line in value.splitlines():
                 var, sep, rest = line.partition("=")
-                if sep and var.strip().isidentifier():
+                if sep and var.strip().isidentifier() and secret_looking_name(var.strip()):
                     rest = rest.strip()
                     if len(rest) >= 2 and rest[0] == rest[-1] and rest[0] in "'\"":
                         rest = rest[1:-1].replace("'\\''", "'")

@@ -343,3 +343,16 @@ def test_short_or_trivial_secrets_are_not_matched() -> None:
                                                                                   "X": SecretStr("true")}})
     user = StackResource("urn:u", LOCAL, "u", {"create": "psql -p 5432 -c true"})
     assert rules.check_known_secrets_in_commands([holder, user]) == []
+
+
+def test_plain_settings_inside_a_secret_env_file_are_not_leaks() -> None:
+    # slipway's migration env file (secret stdin) also carries the service's plain env, which
+    # the deploy line passes with --env; only secret-looking names count as secrets.
+    migration = StackResource(MIGRATION_URN, LOCAL, "app-migration-run", migration_props(
+        stdin=SecretStr("DJANGO_SETTINGS_MODULE='app.settings.prod'\nSECRET_KEY='django-secret-value-7'\n")))
+    deploy = StackResource(DEPLOY_URN, REMOTE, "app-backend-deploy", deploy_props(
+        create=script_with("docker run --env DJANGO_SETTINGS_MODULE=app.settings.prod img")),
+        dependencies={MIGRATION_URN})
+    assert rules.check_known_secrets_in_commands([migration, deploy]) == []
+    deploy.props = deploy_props(create=script_with("docker run --env SECRET_KEY=django-secret-value-7 img"))
+    assert [urn for urn, _ in rules.check_known_secrets_in_commands([migration, deploy])] == [DEPLOY_URN]
