@@ -46,5 +46,5 @@ def test_provider_resources_against_the_double(sandbox: dict[str, str]) -> None:
                           text=True, timeout=1800)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-6000:]
-    for name in ("TestProviderAgainstDouble", "TestProviderOrgOwnerAndTeamReviewer"):
+    for name in ("TestProviderAgainstDouble", "TestProviderOrgOwnerAndTeamReviewer", "TestProviderNewClient"):
         assert f"--- PASS: {name}" in out, out[-6000:]

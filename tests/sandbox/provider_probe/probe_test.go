@@ -320,3 +320,29 @@ func TestProviderOrgOwnerAndTeamReviewer(t *testing.T) {
 	}
 	fmt.Println("provider probe (org, team, owner from /user): ok")
 }
+
+// The provider's newer client (legacy_client = false: go-github behind a caching,
+// rate-limit-aware transport) against the double.
+func TestProviderNewClient(t *testing.T) {
+	ctx := context.Background()
+	url, token := env(t, "GITHUB_DOUBLE_URL"), env(t, "GITHUB_DOUBLE_TOKEN")
+	owner, repo := env(t, "PROBE_OWNER"), env(t, "PROBE_REPO")+"-new-client"
+	p := github.NewProvider("6.13.0", "probe")()
+	must(t, "configure", p.Configure(ctx, terraform.NewResourceConfigRaw(map[string]any{
+		"token": token, "base_url": url, "owner": owner, "legacy_client": false,
+	})))
+	pr := &probe{t: t, ctx: ctx, p: p, meta: p.Meta(), url: url, token: token, owner: owner, repo: repo, envName: "dev"}
+	envR := pr.resource("github_repository_environment")
+	ed := pr.data(envR, map[string]any{"repository": repo, "environment": pr.envName})
+	must(t, "environment create", envR.CreateContext(ctx, ed, pr.meta))
+	secR := pr.resource("github_actions_environment_secret")
+	sd := pr.data(secR, map[string]any{"repository": repo, "environment": pr.envName, "secret_name": "K", "value": "v1"})
+	must(t, "secret create", secR.CreateContext(ctx, sd, pr.meta))
+	must(t, "secret read", secR.ReadContext(ctx, sd, pr.meta))
+	if got := pr.doubleEnv()["secrets"].(map[string]any)["K"].(map[string]any)["value"]; got != "v1" {
+		t.Fatalf("double decrypted %q", got)
+	}
+	must(t, "environment read", envR.ReadContext(ctx, ed, pr.meta))
+	must(t, "environment delete", envR.DeleteContext(ctx, ed, pr.meta))
+	fmt.Println("provider probe (new client): ok")
+}
