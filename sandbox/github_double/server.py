@@ -623,6 +623,8 @@ def put_env(req: Handler, owner: str, repo: str, env: str) -> Result:
 
     reviewers = []
     for rv in b.get("reviewers") or []:
+        if not isinstance(rv, dict):
+            raise unprocessable("reviewers must be a list of {type, id} objects")
         rtype, rid = rv.get("type"), rv.get("id")
         if rtype == "User":
             ok = isinstance(rid, int) and req.state.user_by_id(rid) is not None
@@ -638,6 +640,8 @@ def put_env(req: Handler, owner: str, repo: str, env: str) -> Result:
 
     policy = b.get("deployment_branch_policy")
     if policy is not None:
+        if not isinstance(policy, dict):
+            raise unprocessable("deployment_branch_policy must be an object or null")
         pb, cb = policy.get("protected_branches"), policy.get("custom_branch_policies")
         if not isinstance(pb, bool) or not isinstance(cb, bool) or pb == cb:
             raise unprocessable(
