@@ -16,7 +16,12 @@ config="$work/Pulumi.local.yaml"
 stack=(--stack local --config-file "$config" --non-interactive)
 
 if ! pulumi stack select local --non-interactive >/dev/null 2>&1; then
-  pulumi stack init local --non-interactive >/dev/null
+  # `stack init` would write a salt into the committed Pulumi.local.yaml: init from a scratch
+  # copy of the project file instead (the file backend keeps the secrets provider's state).
+  scratch=$(mktemp -d)
+  cp Pulumi.yaml "$scratch/"
+  pulumi stack init local --non-interactive --cwd "$scratch" >/dev/null
+  rm -rf "$scratch"
 fi
 if [ ! -f "$config" ]; then
   cp Pulumi.local.yaml "$config"

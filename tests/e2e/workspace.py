@@ -145,7 +145,13 @@ class Workspace:
 
     def setup(self) -> None:
         self.init_app()
-        done = self.pulumi_bare("stack", "init", self.env_name)
+        # `stack init` writes Pulumi.<stack>.yaml next to Pulumi.yaml: do it in a scratch copy
+        # of the project file so the checkout stays clean (the backend keeps the salt).
+        scratch = self.root / "init"
+        scratch.mkdir()
+        shutil.copy(REPO / "Pulumi.yaml", scratch)
+        done = run(["pulumi", "stack", "init", self.env_name, "--non-interactive",
+                    "--cwd", str(scratch)], env=self.env)
         assert done.returncode == 0, done.stderr
         self.write_config(self.base_config())
         with open(self.sandbox["SANDBOX_SSH_KEY_FILE"]) as key:
