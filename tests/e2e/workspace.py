@@ -139,7 +139,7 @@ class Workspace:
 
     def set_secret(self, key: str, value: str, path: bool = False) -> None:
         """Value on stdin: never on a command line."""
-        args = ["pulumi", "config", "set", "--secret", *(["--path"] if path else []), key]
+        args = ["config", "set", "--secret", *(["--path"] if path else []), key]
         done = self.pulumi(*args, input=value)
         assert done.returncode == 0, done.stderr
 
