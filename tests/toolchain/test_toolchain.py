@@ -104,15 +104,19 @@ def test_python_program_preview(bin_dir: Path, tmp_path: Path) -> None:
     assert "greeting" in text and "hello from slipway" in text, text
 
 
-def test_smoke_preview_loads_all_four_providers(bin_dir: Path, tmp_path: Path, unused_port: int) -> None:
+def test_smoke_preview_loads_all_four_providers(
+    bin_dir: Path, tmp_path: Path, unused_port: int, github_stub_port: int
+) -> None:
     for name in sorted(PROVIDERS):
         provider_binary(bin_dir, name)
     project = copy_project(SMOKE, tmp_path / "smoke")
-    text = _preview(project, bin_dir, tmp_path, {"SMOKE_UNUSED_PORT": str(unused_port)})
+    ports = {"SMOKE_UNUSED_PORT": str(unused_port), "SMOKE_GITHUB_PORT": str(github_stub_port)}
+    text = _preview(project, bin_dir, tmp_path, ports)
     # The engine says where each plugin came from: the toolchain bin dir, via PATH.
     for name in sorted(PROVIDERS):
         plugin = bin_dir / f"pulumi-resource-{name}"
         assert f"using {plugin.name} from $PATH at {plugin}" in text, text
     # Each resource appears with its provider package (e.g. "docker:index:Tag").
-    for pattern in (r"command:\S*Command", r"docker:\S*Tag", r"github:\S*Repository", r"postgresql:\S*Role"):
+    for pattern in (r"command:\S*Command", r"docker:\S*Tag", r"github:\S*ActionsEnvironmentSecret",
+                    r"postgresql:\S*Role"):
         assert re.search(pattern, text), (pattern, text)

@@ -2,8 +2,10 @@
 
 `pulumi preview` of this program must load every provider plugin from the
 toolchain bin dir and must need no network: the github and postgresql
-providers point at a loopback port that nothing listens on (the test passes
-it in SMOKE_UNUSED_PORT) and nothing here is ever created.
+providers point at loopback: postgresql at a port nothing listens on
+(SMOKE_UNUSED_PORT), github at the test's stub API (SMOKE_GITHUB_PORT), which
+answers 404 to the one call the provider makes at configure time (it looks the
+owner up as an organisation). Nothing here is ever created.
 """
 
 import os
@@ -15,6 +17,7 @@ import pulumi_github as github
 import pulumi_postgresql as postgresql
 
 port = int(os.environ.get("SMOKE_UNUSED_PORT", "9"))
+github_port = int(os.environ.get("SMOKE_GITHUB_PORT", "9"))
 
 hello = command.local.Command("hello", create="echo hello")
 
@@ -26,14 +29,16 @@ tag = docker.Tag(
 
 gh = github.Provider(
     "gh",
-    base_url=f"http://127.0.0.1:{port}/",
+    base_url=f"http://127.0.0.1:{github_port}/",
     token="fake-token-for-offline-preview",
     owner="slipway-smoke",
 )
-repo = github.Repository(
-    "repo",
-    name="slipway-smoke",
-    visibility="private",
+repo_secret = github.ActionsEnvironmentSecret(
+    "secret",
+    repository="slipway-smoke",
+    environment="sandbox",
+    secret_name="SLIPWAY_SMOKE",
+    plaintext_value="not-a-secret",
     opts=pulumi.ResourceOptions(provider=gh),
 )
 
@@ -56,5 +61,5 @@ role = postgresql.Role(
 
 pulumi.export("command_stdout", hello.stdout)
 pulumi.export("tag", tag.target_image)
-pulumi.export("repo", repo.name)
+pulumi.export("secret", repo_secret.secret_name)
 pulumi.export("role", role.name)
