@@ -1,0 +1,233 @@
+"""What a `pulumi preview --json` of a slipway stack will do, in slipway's own terms.
+
+`read_plan` is pure: the preview document (and what is known about the running release) in,
+a `ReleasePlan` out. It reads only names, operations, property *keys* and the few plain values
+it needs (image tags, SHA labels, secret *names*); it never copies a property value that
+could be secret, so nothing it returns can carry one. (`pulumi preview --json` blinds secrets
+as `[secret]` anyway.)
+
+Where the new SHA comes from, first found wins: the pinned `slipway:sha` in the preview's
+config (a rollback), the tag `<env>-<sha>` of the image being built, the `slipway.sha` label
+in a deploy script, the stack's `deployedSha` output as previewed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Op = Literal["create", "update", "replace", "delete", "same", "read", "other"]
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+MIGRATION_TYPE = "command:local:Command"
+DEPLOY_TYPE = "command:remote:Command"
+SECRET_TYPE = "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret"  # noqa: S105 (a type)
+VARIABLE_TYPE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
+IMAGE_TYPE = "docker:index/image:Image"
+MIGRATION_SUFFIX = "-migration-run"
+DEPLOY_SUFFIX = "-deploy"
+# Pulumi's marker for a value that is not known until the update runs.
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_LABEL_SHA = re.compile(r"slipway\.sha=([0-9a-f]{40})\b")
+_OPS: dict[str, Op] = {
+    "create": "create", "update": "update", "delete": "delete", "same": "same", "read": "read",
+    "replace": "replace", "create-replacement": "replace", "delete-replaced": "replace",
+    "discard-replaced": "replace", "replace-replaced": "replace",
+}
+_RANK: dict[Op, int] = {"replace": 5, "create": 4, "delete": 3, "update": 2, "other": 1,
+                        "read": 0, "same": 0}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One resource's change: the strongest operation among its steps."""
+
+    op: Op
+    type: str
+    name: str
+    changed: tuple[str, ...]  # property keys that cause the change (never values)
+    old: Mapping[str, Any] = field(repr=False)
+    new: Mapping[str, Any] = field(repr=False)
+
+    def inputs(self) -> Mapping[str, Any]:
+        return dict(self.new.get("inputs") or self.old.get("inputs") or {})
+
+
+@dataclass(frozen=True)
+class ServiceChange:
+    service: str
+    container: str
+    op: Op
+    changed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NamedChange:
+    name: str
+    op: Op
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    stack: str
+    environment: str | None
+    github_environment: str | None
+    old_sha: str | None
+    new_sha: str | None
+    pinned: bool  # slipway:sha is set: a release of an existing image (a rollback)
+    migration: Op | None  # None: no migration step in the preview
+    services: tuple[ServiceChange, ...]
+    secrets: tuple[NamedChange, ...]
+    variables: tuple[NamedChange, ...]
+    other: tuple[NamedChange, ...]  # any other resource that changes, by "<type> <name>"
+    errors: tuple[str, ...]  # error diagnostics, as the engine printed them (secrets masked)
+    failed: bool
+
+    @property
+    def migrates(self) -> bool:
+        return self.migration in ("create", "update", "replace")
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.migrates or self.services or self.secrets or self.variables or self.other
+                    or (self.new_sha and self.old_sha != self.new_sha))
+
+
+def urn_parts(urn: str) -> tuple[str, str]:
+    """`urn:pulumi:stack::project::a$b$type::name` -> (type, name)."""
+    head, _, name = urn.rpartition("::")
+    return head.rsplit("$", 1)[-1].rsplit("::", 1)[-1], name
+
+
+def _op(raw: object) -> Op:
+    return _OPS.get(str(raw), "other")
+
+
+def merge_steps(raw_steps: Iterable[Mapping[str, Any]]) -> list[Step]:
+    """One Step per URN, in first-seen order (a replacement may come as several steps)."""
+    merged: dict[str, Step] = {}
+    for raw in raw_steps:
+        urn = str(raw.get("urn", ""))
+        rtype, name = urn_parts(urn)
+        op = _op(raw.get("op"))
+        keys = tuple(dict.fromkeys(
+            [str(k) for k in raw.get("replaceReasons") or []]
+            + [str(k) for k in raw.get("diffReasons") or []]))
+        step = Step(op=op, type=rtype, name=name, changed=keys,
+                    old=dict(raw.get("oldState") or {}), new=dict(raw.get("newState") or {}))
+        if urn in merged:
+            prev = merged[urn]
+            strongest = op if _RANK[op] > _RANK[prev.op] else prev.op
+            step = Step(op=strongest, type=rtype, name=name,
+                        changed=tuple(dict.fromkeys(prev.changed + keys)),
+                        old=prev.old or step.old, new=step.new or prev.new)
+        merged[urn] = step
+    return list(merged.values())
+
+
+def _known_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value and value != UNKNOWN else None
+
+
+def _config_value(config: Mapping[str, Any], key: str) -> str | None:
+    value = config.get(key)
+    if isinstance(value, Mapping):  # some tools write {"value": ..., "secret": ...}
+        value = None if value.get("secret") else value.get("value")
+    text = _known_str(value)
+    return None if text is None or text == "[secret]" else text.strip()
+
+
+def _github_environment(config: Mapping[str, Any]) -> str | None:
+    """`environment` of the structured `slipway:github` value (a JSON string in the preview)."""
+    raw = config.get("slipway:github")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    value = raw.get("environment") if isinstance(raw, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _service_name(deploy_name: str, pipeline: str | None) -> str:
+    base = deploy_name.removesuffix(DEPLOY_SUFFIX)
+    if pipeline and base.startswith(pipeline + "-"):
+        return base[len(pipeline) + 1:]
+    return base.split("-", 1)[-1]
+
+
+def _sha_from_tag(image_name: str, environment: str | None) -> str | None:
+    tag = image_name.rsplit(":", 1)[-1] if ":" in image_name.rsplit("/", 1)[-1] else ""
+    prefix = f"{environment}-" if environment else ""
+    sha = tag[len(prefix):] if prefix and tag.startswith(prefix) else tag.rsplit("-", 1)[-1]
+    return sha if _SHA.match(sha) else None
+
+
+def read_plan(preview: Mapping[str, Any], *, stack: str, old_sha: str | None = None,
+              preview_failed: bool = False) -> ReleasePlan:
+    """The release a preview describes. `old_sha`: the running release's SHA when known
+    otherwise (e.g. `pulumi stack output deployedSha`); the preview's own record wins."""
+    config: Mapping[str, Any] = preview.get("config") or {}
+    steps = merge_steps(s for s in preview.get("steps") or [] if isinstance(s, Mapping))
+    environment = _config_value(config, "slipway:environment")
+
+    root = next((s for s in steps if s.type == STACK_TYPE), None)
+    old_outputs: Mapping[str, Any] = (root.old.get("outputs") or {}) if root else {}
+    new_outputs: Mapping[str, Any] = (root.new.get("outputs") or {}) if root else {}
+    running = _known_str(old_outputs.get("deployedSha")) or old_sha
+    environment = environment or _known_str(old_outputs.get("environment"))
+
+    migration = next((s for s in steps
+                      if s.type == MIGRATION_TYPE and s.name.endswith(MIGRATION_SUFFIX)), None)
+    # The Pipeline component is named `app`, its migration command `app-migration-run`.
+    pipeline = migration.name.removesuffix(MIGRATION_SUFFIX) if migration else None
+
+    pin = _config_value(config, "slipway:sha")
+    candidates: list[str | None] = [pin.lower() if pin and _SHA.match(pin.lower()) else None]
+    candidates += [_sha_from_tag(str(s.inputs().get("imageName") or ""), environment)
+                   for s in steps if s.type == IMAGE_TYPE and s.op != "delete"]
+    deploys = [s for s in steps if s.type == DEPLOY_TYPE and s.name.endswith(DEPLOY_SUFFIX)]
+    for step in deploys:
+        script = _known_str((step.new.get("inputs") or {}).get("create"))
+        found = _LABEL_SHA.findall(script or "")
+        candidates.append(found[0] if found else None)
+    candidates.append(_known_str(new_outputs.get("deployedSha")))
+    new_sha = next((c for c in candidates if c), None)
+
+    services = tuple(
+        ServiceChange(service=(svc := _service_name(s.name, pipeline)),
+                      container=f"{environment}-{svc}" if environment else svc,
+                      op=s.op, changed=s.changed)
+        for s in deploys if s.op not in ("same", "read"))
+
+    def named(rtype: str, key: str, marker: str) -> tuple[NamedChange, ...]:
+        out = []
+        for s in steps:
+            if s.type != rtype or s.op in ("same", "read"):
+                continue
+            name = _known_str(s.inputs().get(key)) or s.name.rsplit(marker, 1)[-1]
+            out.append(NamedChange(name=name, op=s.op))
+        return tuple(out)
+
+    classified = {id(s) for s in [*deploys, *([migration] if migration else [])]}
+    known = {STACK_TYPE, SECRET_TYPE, VARIABLE_TYPE}
+    other = tuple(NamedChange(name=f"{s.type} {s.name}", op=s.op) for s in steps
+                  if s.op not in ("same", "read") and s.type not in known
+                  and id(s) not in classified and not s.type.startswith("pulumi:providers:"))
+    errors = tuple(str(d.get("message", "")).strip() for d in preview.get("diagnostics") or []
+                   if isinstance(d, Mapping) and d.get("severity") == "error")
+    return ReleasePlan(
+        stack=stack, environment=environment, github_environment=_github_environment(config),
+        old_sha=running, new_sha=new_sha,
+        pinned=candidates[0] is not None,
+        migration=migration.op if migration else None,
+        services=services,
+        secrets=named(SECRET_TYPE, "secretName", "-secret-"),
+        variables=named(VARIABLE_TYPE, "variableName", "-variable-"),
+        other=other, errors=errors, failed=preview_failed or bool(errors),
+    )

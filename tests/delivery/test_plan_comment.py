@@ -1,0 +1,209 @@
+"""The plan comment: rendering (pure) on preview fixtures, and the CLI against the GitHub double.
+
+The fixtures follow pulumi v3.259.0's `pulumi preview --json` document (display.PreviewDigest:
+config with secrets blinded, one logical step per resource with oldState/newState,
+diffReasons/replaceReasons, diagnostics) for slipway's own resource graph; see fixtures/README.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slipway.delivery.ordering import Ordering
+from slipway.delivery.plan_comment import redact, secret_env_values
+from slipway.delivery.plan_render import render
+from slipway.delivery.preview import ReleasePlan, read_plan, urn_parts
+from tests.delivery.conftest import github_call
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
+OLD = "3f9c2a1b7d4e5f60718293a4b5c6d7e8f9012345"
+NEW = "8e1d0c9b8a7f6e5d4c3b2a1908172635445362a7"
+REPLACED = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"preview-{name}.json").read_text())
+    return data
+
+
+def plan(name: str, **kwargs: Any) -> ReleasePlan:
+    return read_plan(fixture(name), stack="prod", **kwargs)
+
+
+def test_urn_parts() -> None:
+    assert urn_parts("urn:pulumi:prod::slipway::slipway:index:Pipeline$slipway:index:Service$"
+                     "command:remote:Command::app-backend-deploy") == (
+        "command:remote:Command", "app-backend-deploy")
+    assert urn_parts("urn:pulumi:prod::slipway::pulumi:pulumi:Stack::slipway-prod") == (
+        "pulumi:pulumi:Stack", "slipway-prod")
+
+
+def test_release_plan_reads_what_matters() -> None:
+    p = plan("release")
+    assert (p.old_sha, p.new_sha, p.pinned) == (OLD, NEW, False)
+    assert p.environment == "prod" and p.github_environment == "prod-backend"
+    assert p.migrates and p.migration == "replace"
+    assert [(s.container, s.op, s.changed) for s in p.services] == [
+        ("prod-backend", "update", ("create",)), ("prod-frontend", "update", ("create",))]
+    assert [(s.name, s.op) for s in p.secrets] == [("SECRET_KEY", "update")]
+    assert [(v.name, v.op) for v in p.variables] == [("APP_URL", "create")]
+    assert "postgresql:index/role:Role app-database-role" in [o.name for o in p.other]
+    assert not p.failed and p.errors == ()
+
+
+def test_release_comment_in_plain_words() -> None:
+    body = render(plan("release"), Ordering("newer", "git ancestry"))
+    assert body.startswith("<!-- slipway-plan:prod -->\n")
+    assert f"**Image:** `{OLD[:12]}` → `{NEW[:12]}` (built from the checkout)" in body
+    assert "**Migrations:** will run in the new image" in body
+    assert "`prod-backend` replaced: new release or settings" in body
+    assert "`prod-frontend` replaced" in body
+    assert "**GitHub secrets in `prod-backend` (names only):** `SECRET_KEY` changed." in body
+    assert "`APP_URL` added" in body
+    assert "WARNING" not in body
+
+
+def test_rollback_comment_warns_about_migrations() -> None:
+    p = plan("rollback")
+    assert (p.old_sha, p.new_sha, p.pinned) == (OLD, REPLACED, True)
+    body = render(p, Ordering("older", "git ancestry"))
+    assert "> [!WARNING]\n> **Rollback across migrations.**" in body
+    assert f"`{REPLACED[:12]}` is older than the running `{OLD[:12]}` (decided by git ancestry)" in body
+    assert "(pinned with `slipway:sha`, the existing image is deployed, nothing is built)" in body
+    assert "**GitHub secrets in `prod-backend` (names only):** none change." in body
+
+
+def test_diverged_and_unknown_targets() -> None:
+    p = plan("rollback")
+    assert "does not contain the running" in render(p, Ordering("diverged", "git ancestry"))
+    assert "could not be placed" in render(p, Ordering("unknown", "no record"))
+
+
+def test_nothing_changes() -> None:
+    p = plan("noop")
+    assert not p.changes_anything
+    body = render(p)
+    assert f"`{OLD[:12]}`, unchanged" in body and "will not run" in body
+    assert "Nothing changes: merging would leave this stack as it is." in body
+
+
+def test_first_release() -> None:
+    body = render(plan("first"))
+    assert "first release of this stack" in body
+    assert "will run (the stack's first migration)" in body
+    assert "`prod-backend` started (new)" in body
+    assert "`DATABASE_URL`, `SECRET_KEY` added" in body
+
+
+def test_failed_preview_shows_the_engine_errors() -> None:
+    p = plan("failed")
+    assert p.failed and len(p.errors) == 2
+    body = render(p)
+    assert "**The preview failed**" in body
+    assert "404 Not Found" in body
+
+
+def test_old_sha_from_outputs_when_the_preview_has_none() -> None:
+    doc = fixture("release")
+    doc["steps"][0].pop("oldState")
+    assert read_plan(doc, stack="prod").old_sha is None
+    assert read_plan(doc, stack="prod", old_sha=REPLACED).old_sha == REPLACED
+
+
+def poison(value: Any, secret: str) -> Any:
+    """Every string value replaced by one containing `secret` (keys kept)."""
+    if isinstance(value, dict):
+        return {k: poison(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [poison(v, secret) for v in value]
+    if isinstance(value, str):
+        return f"{value}-{secret}"
+    return value
+
+
+@pytest.mark.parametrize("name", ["release", "rollback", "first", "noop"])
+def test_no_property_value_reaches_the_comment(name: str) -> None:
+    """Even if a preview carried secrets in clear (the engine blinds them), the comment copies
+    no property value: only names, operations, property keys, SHAs and image tags."""
+    secret = "s3cr3t" + secrets.token_hex(8)
+    doc = copy.deepcopy(fixture(name))
+    for step in doc["steps"]:
+        for side in ("oldState", "newState"):
+            if side in step:
+                state = step[side]
+                state["outputs"] = poison(state.get("outputs", {}), secret)
+                keep = {k: state["inputs"][k] for k in ("secretName", "variableName", "imageName",
+                                                        "create") if k in state.get("inputs", {})}
+                state["inputs"] = {**poison(state.get("inputs", {}), secret), **keep}
+    doc["config"] = {k: v if k in ("slipway:environment", "slipway:github", "slipway:sha")
+                     else f"{v}{secret}" for k, v in doc["config"].items()}
+    body = render(read_plan(doc, stack="prod"), Ordering("older", "x"))
+    assert secret not in body
+
+
+def test_redact() -> None:
+    token = "ghs_" + secrets.token_hex(10)
+    env = {"GITHUB_TOKEN": token, "PULUMI_CONFIG_PASSPHRASE": "correct horse", "HOME": "/root",
+           "SHORT_TOKEN": "abc"}
+    assert set(secret_env_values(env)) == {token, "correct horse", "abc"}
+    assert redact(f"a {token} b correct horse abc", secret_env_values(env)) == (
+        "a [secret] b [secret] abc")
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "slipway.delivery.plan_comment", *args],
+                          capture_output=True, text=True, check=False, cwd=REPO, env=env)
+
+
+def test_cli_dry_run_and_summary_file(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    done = cli("--stack", "prod", "--preview-json", str(FIXTURES / "preview-release.json"),
+               "--dry-run", "--markdown-out", str(summary), env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("<!-- slipway-plan:prod -->")
+    assert not summary.read_text().startswith("<!--")  # the job summary has no marker
+    assert "`SECRET_KEY` changed" in summary.read_text()
+
+
+def test_cli_missing_preview_is_a_failed_plan(tmp_path: Path) -> None:
+    done = cli("--stack", "dev", "--preview-json", str(tmp_path / "absent.json"), "--dry-run",
+               "--preview-exit-code", "255", env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert "**The preview failed**" in done.stdout
+
+
+def test_cli_posts_one_sticky_comment_per_stack(sandbox: dict[str, str], github_repo: str,
+                                                tmp_path: Path) -> None:
+    env = {**os.environ, "GITHUB_TOKEN": sandbox["SANDBOX_GITHUB_TOKEN"]}
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"deployedSha": OLD, "replacedSha": REPLACED}))
+    base = ["--repo", github_repo, "--pr", "11", "--api-url", sandbox["SANDBOX_GITHUB_API_URL"],
+            "--outputs-json", str(outputs)]
+    runs = [("prod", "release"), ("prod", "rollback"), ("uat", "release"), ("prod", "rollback")]
+    for stack, name in runs:
+        done = cli("--stack", stack, "--preview-json", str(FIXTURES / f"preview-{name}.json"),
+                   *base, env=env)
+        assert done.returncode == 0, done.stderr
+        assert sandbox["SANDBOX_GITHUB_TOKEN"] not in done.stdout + done.stderr
+    bodies = [c["body"] for c in github_call(sandbox, "GET", f"/repos/{github_repo}/issues/11/comments")]
+    assert len(bodies) == 2
+    prod = next(b for b in bodies if b.startswith("<!-- slipway-plan:prod -->"))
+    assert "Rollback across migrations" in prod and "(decided by the stack's replacedSha)" in prod
+    assert any(b.startswith("<!-- slipway-plan:uat -->") for b in bodies)
+
+
+def test_cli_never_takes_the_token_from_the_command_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_TOKEN"}
+    done = cli("--stack", "prod", "--preview-json", str(FIXTURES / "preview-noop.json"),
+               "--repo", "o/r", "--pr", "1", "--api-url", "http://127.0.0.1:9", env=env)
+    assert done.returncode == 2 and "GITHUB_TOKEN is not set" in done.stderr
