@@ -1,0 +1,7 @@
+"""`python -m slipway.delivery <command> ...` = `slipway <command> ...`."""
+
+import sys
+
+from slipway.delivery.cli import main
+
+sys.exit(main())
