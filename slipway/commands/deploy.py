@@ -128,17 +128,20 @@ if exists {q(name)}; then
 fi
 if exists {q(failed)}; then {_q(docker.remove_force(failed))} >/dev/null; fi
 log "starting {plan.sha}"
-healthy=0
-if {run_line} >/dev/null; then
+# 0 once the container answers its health path; 1 if it stops or the time runs out.
+wait_healthy() {{
   deadline=$(( $(date +%s) + {plan.health_timeout_seconds} ))
   while [ "$(date +%s)" -lt "$deadline" ]; do
-    if {health} 2>/dev/null; then healthy=1; break; fi
+    if {health} 2>/dev/null; then return 0; fi
     if [ "$(docker container inspect --format '{{{{.State.Running}}}}' {q(name)})" != true ]; then
-      break
+      return 1
     fi
     sleep 1
   done
-fi
+  return 1
+}}
+healthy=0
+if {run_line} >/dev/null && wait_healthy; then healthy=1; fi
 if [ "$healthy" = 1 ]; then
   if exists {q(previous)}; then {_q(docker.remove_force(previous))} >/dev/null; fi
   for f in "$dir"/*.env; do [ "$f" = "$envfile" ] || rm -f "$f"; done
@@ -156,7 +159,11 @@ fi
 if exists {q(previous)}; then
   {_q(docker.rename(previous, name))}
   {_q(docker.start(name))} >/dev/null
-  log "the previous release ${{previous_sha:-unknown}} is running again"
+  if wait_healthy; then
+    log "the previous release ${{previous_sha:-unknown}} is running again"
+  else
+    log "the previous release ${{previous_sha:-unknown}} was started again but is not healthy"
+  fi
 fi
 exit 1
 """

@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.workspace import Prober, Workspace, run, sandbox_env
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.needs_providers]
 
 
 @pytest.fixture(scope="module")

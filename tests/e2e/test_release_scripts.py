@@ -1,0 +1,270 @@
+"""What the Migration and Service components execute, run for real against the sandbox.
+
+These drive slipway's own migration runner and deploy script exactly as the command provider
+does (plan in the environment, secrets on stdin; the script over SSH with a pinned host key),
+against the real Docker engine, registry, Postgres and sshd. They need no provider plugin, so
+they prove ordering, failure, rollback, recovery and secret handling even where the Go module
+proxy refuses the providers' modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slipway.commands.deploy import DeployPlan, render_deploy_script, wrap_with_timeout
+from slipway.commands.envfile import render_env_file
+from slipway.commands.migration import MigrationPlan
+from slipway.config import DEFAULT_MIGRATION_STEPS
+from tests.e2e.workspace import EXAMPLE_APP, REPO, free_port, http_get, run, sandbox_env
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Release:
+    sha: str
+    image: str  # pinned by digest
+
+
+@dataclass
+class Env:
+    sandbox: dict[str, str]
+    name: str
+    database_url: str
+    secret_key: str
+    port: int
+    releases: dict[str, Release]
+
+    @property
+    def container(self) -> str:
+        return f"{self.name}-backend"
+
+    def env_text(self) -> str:
+        return render_env_file({"DATABASE_URL": self.database_url, "SECRET_KEY": self.secret_key,
+                                "DJANGO_SETTINGS_MODULE": "config.settings.local",
+                                "PORT": str(self.port)})
+
+    def ssh(self, command: str, stdin: str = "", known_hosts: str | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        sb = self.sandbox
+        return run(["ssh", "-i", sb["SANDBOX_SSH_KEY_FILE"], "-p", sb["SANDBOX_SSH_PORT"],
+                    "-o", f"UserKnownHostsFile={known_hosts or sb['SANDBOX_SSH_KNOWN_HOSTS']}",
+                    "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+                    "-o", "PasswordAuthentication=no",
+                    f"{sb['SANDBOX_SSH_USER']}@{sb['SANDBOX_SSH_HOST']}", command], input=stdin)
+
+    def deploy(self, release: str, health_timeout: int = 60) -> subprocess.CompletedProcess[str]:
+        r = self.releases[release]
+        plan = DeployPlan(
+            environment=self.name, service="backend", sha=r.sha, image=r.image,
+            migrated_image=r.image, migrates=True, port=self.port, health_path="/api/v1/ready/",
+            health_timeout_seconds=health_timeout,
+            deploy_dir=f"/home/{self.sandbox['SANDBOX_SSH_USER']}/slipway-e2e",
+            command=("gunicorn", "--config", "/app/gunicorn.conf.py", "config.wsgi"),
+            env={"DJANGO_SETTINGS_MODULE": "config.settings.local", "PORT": str(self.port),
+                 "BIND_HOST": "127.0.0.1"},
+            volumes=(), command_timeout_seconds=300,
+        )
+        return self.ssh(wrap_with_timeout(render_deploy_script(plan), 300), stdin=self.env_text())
+
+    def migrate(self, release: str, steps: tuple[tuple[str, ...], ...] = DEFAULT_MIGRATION_STEPS,
+                timeout_seconds: int = 900) -> subprocess.CompletedProcess[str]:
+        r = self.releases[release]
+        plan = MigrationPlan(environment=self.name, sha=r.sha, image=r.image, steps=steps,
+                             timeout_seconds=timeout_seconds, network="host")
+        return run(["python3", "-m", "slipway.runners.migrate"], cwd=REPO, input=self.env_text(),
+                   env={**os.environ, "SLIPWAY_MIGRATION_PLAN": plan.to_json()})
+
+    def inspect(self, name: str | None = None) -> dict[str, Any] | None:
+        done = run(["docker", "inspect", name or self.container])
+        return dict(json.loads(done.stdout)[0]) if done.returncode == 0 else None
+
+    def ready(self) -> tuple[int, dict[str, str], bytes]:
+        return http_get(f"http://127.0.0.1:{self.port}/api/v1/ready/")
+
+
+def build_and_push(sandbox: dict[str, str], repo: str, tag: str, **build_args: str) -> str:
+    ref = f"{sandbox['SANDBOX_REGISTRY']}/{repo}:{tag}"
+    args = [a for k, v in build_args.items() for a in ("--build-arg", f"{k}={v}")]
+    built = run(["docker", "build", "--network", "host", "-q", "-t", ref, *args, str(EXAMPLE_APP)])
+    assert built.returncode == 0, built.stderr
+    pushed = run(["docker", "push", ref])
+    assert pushed.returncode == 0, pushed.stderr
+    digest = run(["docker", "inspect", "--format", "{{index .RepoDigests 0}}", ref]).stdout.strip()
+    return f"{ref}@{digest.rsplit('@', 1)[1]}"
+
+
+def admin_psql(sandbox: dict[str, str], sql: str, database: str = "postgres") -> str:
+    password = Path(sandbox["SANDBOX_PG_ADMIN_PASSWORD_FILE"]).read_text().strip()
+    done = run(["psql", "-h", sandbox["SANDBOX_PG_HOST"], "-p", sandbox["SANDBOX_PG_PORT"], "-U",
+                sandbox["SANDBOX_PG_ADMIN_USER"], "-d", database, "-v", "ON_ERROR_STOP=1",
+                "-Atc", sql], env={**os.environ, "PGPASSWORD": password})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    sandbox = sandbox_env()
+    name = "rs" + secrets.token_hex(3)
+    password = "pw-" + secrets.token_hex(12)
+    admin_psql(sandbox, f"create role {name}_app login password '{password}'")
+    admin_psql(sandbox, f"grant {name}_app to {sandbox['SANDBOX_PG_ADMIN_USER']}")
+    admin_psql(sandbox, f"create database {name} owner {name}_app")
+    repo = f"{name}/backend"
+    releases = {}
+    for label, args in (("v1", {}), ("v2", {}), ("broken-migration", {"BREAK_MIGRATION": "1"}),
+                        ("unhealthy", {"BREAK_HEALTH": "1"})):
+        sha = secrets.token_hex(20)
+        releases[label] = Release(sha, build_and_push(sandbox, repo, f"{name}-{sha}",
+                                                      APP_SHA=sha, **args))
+    e = Env(sandbox, name, f"postgres://{name}_app:{password}@127.0.0.1:5432/{name}?sslmode=disable",
+            "sk-" + secrets.token_urlsafe(24), free_port(), releases)
+    yield e
+    for suffix in ("", "-previous", "-failed"):
+        run(["docker", "rm", "-f", e.container + suffix])
+    admin_psql(sandbox, f"drop database if exists {name} with (force)")
+    admin_psql(sandbox, f"drop role if exists {name}_app")
+
+
+def test_migration_runs_the_steps_in_order_masks_secrets_and_is_idempotent(env: Env) -> None:
+    first = env.migrate("v1")
+    assert first.returncode == 0, first.stdout + first.stderr
+    out = first.stdout
+    positions = [out.index(f"step {i}/3") for i in (1, 2, 3)]
+    assert positions == sorted(positions)
+    assert out.strip().splitlines()[-1] == f"migrated-image={env.releases['v1'].image}"
+    password = env.database_url.split(":")[2].split("@")[0]
+    for value in (password, env.secret_key):
+        assert value not in first.stdout + first.stderr
+    assert int(admin_psql(env.sandbox, "select count(*) from django_migrations", env.name)) > 0
+    again = env.migrate("v1")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already exists" not in again.stdout + again.stderr
+
+
+def test_a_failing_step_stops_the_migration_with_its_output(env: Env) -> None:
+    done = env.migrate("broken-migration")
+    assert done.returncode == 1
+    assert "migration step 1/3 failed" in done.stderr
+    assert "step 2/3" not in done.stdout  # it stopped there
+    assert "Traceback" in done.stdout or "Error" in done.stdout  # the step's own output
+    assert "migrated-image=" not in done.stdout
+
+
+def test_the_time_limit_kills_the_step(env: Env) -> None:
+    slow = (("python3", "-c", "import time; time.sleep(120)"),)
+    started = time.monotonic()
+    done = env.migrate("v1", steps=slow, timeout_seconds=5)
+    assert done.returncode == 1
+    assert "exceeded the migration time limit" in done.stderr
+    assert time.monotonic() - started < 60
+    assert run(["docker", "inspect", f"slipway-migrate-{env.name}-1"]).returncode != 0
+
+
+def test_deploy_runs_the_release_by_digest_with_its_sha(env: Env) -> None:
+    done = env.deploy("v1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["sha"] == env.releases["v1"].sha and report["previous_sha"] == ""
+    info = env.inspect()
+    assert info is not None
+    config = info["Config"]
+    assert config["Image"] == env.releases["v1"].image
+    assert config["Labels"]["slipway.sha"] == env.releases["v1"].sha
+    status, headers, _ = env.ready()
+    assert status == 200 and headers.get("X-App-Sha") == env.releases["v1"].sha
+
+
+def test_secrets_stay_out_of_docker_inspect_and_the_env_file_is_private(env: Env) -> None:
+    inspected = run(["docker", "inspect", env.container]).stdout
+    password = env.database_url.split(":")[2].split("@")[0]
+    assert env.secret_key not in inspected and password not in inspected
+    listing = env.ssh(f"stat -c '%a %n' /home/{env.sandbox['SANDBOX_SSH_USER']}/slipway-e2e/"
+                      f"{env.name}/backend/*.env /home/{env.sandbox['SANDBOX_SSH_USER']}/"
+                      f"slipway-e2e/{env.name}/backend")
+    modes = [line.split()[0] for line in listing.stdout.splitlines()]
+    assert modes and all(m in ("600", "700") for m in modes), listing.stdout
+
+
+def test_an_unhealthy_release_puts_the_previous_container_back(env: Env) -> None:
+    before = env.inspect()
+    assert before is not None
+    done = env.deploy("unhealthy", health_timeout=8)
+    assert done.returncode != 0
+    assert "did not answer" in done.stderr and "is running again" in done.stderr
+    after = env.inspect()
+    assert after is not None and after["Id"] == before["Id"]
+    assert after["State"]["Running"]
+    status, headers, _ = env.ready()
+    assert status == 200 and headers.get("X-App-Sha") == env.releases["v1"].sha
+    failed = env.inspect(f"{env.container}-failed")
+    assert failed is not None  # kept, stopped, for `docker logs`
+
+
+def test_a_new_release_replaces_the_container_and_reports_the_previous_sha(env: Env) -> None:
+    assert env.migrate("v2").returncode == 0
+    done = env.deploy("v2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["previous_sha"] == env.releases["v1"].sha
+    assert env.inspect(f"{env.container}-previous") is None
+    assert env.ready()[1].get("X-App-Sha") == env.releases["v2"].sha
+
+
+def test_an_interrupted_deploy_is_recovered_by_the_next_one(env: Env) -> None:
+    # What a deploy killed between "rename" and "start" leaves behind.
+    assert run(["docker", "rename", env.container, f"{env.container}-previous"]).returncode == 0
+    assert run(["docker", "stop", f"{env.container}-previous"]).returncode == 0
+    done = env.deploy("v1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "interrupted" in done.stderr
+    assert env.inspect(f"{env.container}-previous") is None
+    assert env.ready()[1].get("X-App-Sha") == env.releases["v1"].sha
+
+
+def test_a_wrong_host_key_is_refused(env: Env, tmp_path: Path) -> None:
+    other = tmp_path / "known_hosts"
+    key = tmp_path / "key"
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
+    public = key.with_suffix(".pub").read_text().split()[:2]
+    other.write_text(f"[{env.sandbox['SANDBOX_SSH_HOST']}]:{env.sandbox['SANDBOX_SSH_PORT']} "
+                     f"{' '.join(public)}\n")
+    done = env.ssh("true", known_hosts=str(other))
+    assert done.returncode != 0
+    assert "HOST IDENTIFICATION HAS CHANGED" in done.stderr or "verification failed" in done.stderr
+
+
+def test_no_secret_in_the_process_list_during_migration_and_deploy(env: Env) -> None:
+    import threading
+
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.append(run(["ps", "axww", "-o", "args"]).stdout)
+            stop.wait(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert env.migrate("v2").returncode == 0
+        assert env.deploy("v2").returncode == 0
+    finally:
+        stop.set()
+        watcher.join()
+    password = env.database_url.split(":")[2].split("@")[0]
+    text = "\n".join(seen)
+    assert "slipway.runners.migrate" in text or "docker" in text  # the watcher saw the run
+    assert env.secret_key not in text and password not in text
