@@ -54,7 +54,8 @@ def main() -> int:
 
             # The baseline: same steps, plain shell, against the same services.
             env_file = Path(tmp) / "baseline.env"
-            url = ws.pulumi("stack", "output", "databaseUrl", "--show-secrets").stdout.strip()
+            url = ws.pulumi_bare("stack", "output", "databaseUrl", "--show-secrets", "--stack",
+                                 ws.env_name).stdout.strip()
             fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.write(fd, (f"DATABASE_URL={shlex.quote(url)}\nSECRET_KEY={shlex.quote(ws.secret_key)}\n"
                           f"DJANGO_SETTINGS_MODULE=config.settings.local\nPORT={ws.port}\n").encode())

@@ -45,5 +45,5 @@ curl -fsS -o /dev/null -X POST -H @<(printf 'Authorization: token %s\n' "$SANDBO
 
 pulumi up "${stack[@]}" --yes --diff
 echo
-echo "deployed $(pulumi stack output "${stack[@]}" deployedSha)"
-echo "app URL:  $(pulumi stack output "${stack[@]}" appUrl)"
+echo "deployed $(pulumi stack output --stack local deployedSha)"
+echo "app URL:  $(pulumi stack output --stack local appUrl)"

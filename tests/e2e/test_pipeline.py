@@ -208,7 +208,7 @@ def test_7_secrets_never_leak(ws: Workspace) -> None:
         "docker inspect": run(["docker", "inspect", f"{ws.env_name}-backend"]).stdout,
         "registry image config": run(["docker", "image", "inspect",
                                       ws.container()["Config"]["Image"]]).stdout,  # type: ignore[index]
-        "stack outputs": ws.pulumi("stack", "output", "--json").stdout,
+        "stack outputs": json.dumps(ws.outputs()),
         "config file": ws.config_file.read_text(),
     }
     for where, text in places.items():

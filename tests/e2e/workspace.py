@@ -210,12 +210,14 @@ class Workspace:
         proc.wait()
 
     def outputs(self) -> dict[str, Any]:
-        done = self.pulumi("stack", "output", "--json")
+        done = self.pulumi_bare("stack", "output", "--json", "--stack", self.env_name)
         assert done.returncode == 0, done.stderr
         return dict(json.loads(done.stdout))
 
     def export(self) -> str:
-        return self.pulumi("stack", "export").stdout
+        done = self.pulumi_bare("stack", "export", "--stack", self.env_name)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def destroy(self) -> None:
         self.pulumi("destroy", "--yes", "--skip-preview")
