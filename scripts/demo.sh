@@ -6,6 +6,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+# Fail before touching anything when a provider plugin is missing (toolchain/README.md).
+missing=()
+for plugin in command docker github postgresql; do
+  command -v "pulumi-resource-$plugin" >/dev/null || missing+=("pulumi-resource-$plugin")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "slipway demo: the toolchain has no ${missing[*]}." >&2
+  for plugin in "${missing[@]}"; do
+    note="$SLIPWAY_TOOLCHAIN_BIN/../unavailable/$plugin"
+    [ -f "$note" ] && sed -n 's/^/  /;1,3p' "$note" >&2
+  done
+  echo "Build them with 'make toolchain' once the Go module proxy serves their modules." >&2
+  exit 1
+fi
 cache="${SLIPWAY_CACHE:-$HOME/.cache/slipway}"
 state="${SLIPWAY_SANDBOX_DIR:-$cache/sandbox}"
 set -a; source "$state/sandbox.env"; set +a
@@ -43,7 +57,7 @@ curl -fsS -o /dev/null -X POST -H @<(printf 'Authorization: token %s\n' "$SANDBO
   -d "{\"owner\":\"$SANDBOX_GITHUB_OWNER\",\"name\":\"projectmeats\"}" \
   "${SANDBOX_GITHUB_URL}_double/repos" || true
 
-pulumi up "${stack[@]}" --yes --diff
+pulumi up "${stack[@]}" --yes --diff --policy-pack policy
 echo
 echo "deployed $(pulumi stack output --stack local deployedSha)"
 echo "app URL:  $(pulumi stack output --stack local appUrl)"

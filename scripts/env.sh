@@ -73,3 +73,8 @@ fi
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
     export PULUMI_CONFIG_PASSPHRASE=slipway-local-sandbox
 fi
+# The policy pack's analyzer launcher (policy/README.md): `pulumi preview --policy-pack policy`.
+case ":${PATH}:" in
+    *":${SLIPWAY_ROOT}/policy/bin:"*) ;;
+    *) export PATH="${PATH}:${SLIPWAY_ROOT}/policy/bin" ;;
+esac

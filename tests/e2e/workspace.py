@@ -195,7 +195,7 @@ class Workspace:
                                 str(self.config_file), input=input)
 
     def up(self) -> subprocess.CompletedProcess[str]:
-        return self.pulumi("up", "--yes", "--skip-preview", "--diff")
+        return self.pulumi("up", "--yes", "--diff", "--policy-pack", "policy")
 
     def up_in_background(self, log: Path) -> subprocess.Popen[bytes]:
         with open(log, "wb") as out:
