@@ -13,13 +13,13 @@ import json
 import os
 import secrets
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.delivery.processes import ProcessWatch
 from tests.delivery.registry_fakes import delete_tag
 from tests.e2e.workspace import REPO, Workspace, sandbox_env
 
@@ -64,29 +64,6 @@ def secret_values(ws: Workspace) -> list[str]:
         if value.startswith("postgres://"):
             found.append(value.split(":")[2].split("@")[0])  # the app role's password
     return [v for v in found if len(v) >= 8]
-
-
-class ProcessWatch:
-    """Samples every process's command line while a command runs."""
-
-    def __init__(self) -> None:
-        self.lines: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=False)
-            self.lines.update(ps.stdout.splitlines())
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> ProcessWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def rollback(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
