@@ -207,3 +207,19 @@ def test_cli_never_takes_the_token_from_the_command_line(tmp_path: Path) -> None
     done = cli("--stack", "prod", "--preview-json", str(FIXTURES / "preview-noop.json"),
                "--repo", "o/r", "--pr", "1", "--api-url", "http://127.0.0.1:9", env=env)
     assert done.returncode == 2 and "GITHUB_TOKEN is not set" in done.stderr
+
+
+def test_real_preview_of_a_stand_in_stack() -> None:
+    """A real `pulumi preview --json` (v3.259.0) of a provider-free program exporting slipway's
+    outputs, after two releases, with `slipway:sha` pinned to the first: the old SHA comes from
+    the Stack's previous outputs, the new one from the pin; the admin password (a secret
+    config value, `adminpw-VERYSECRET-123`, exported as the secret `databaseUrl`) is blinded."""
+    raw = (FIXTURES / "real-standin-rollback.json").read_text()
+    assert "VERYSECRET" not in raw
+    p = read_plan(json.loads(raw), stack="prod")
+    assert (p.old_sha, p.new_sha, p.pinned) == ("2" * 40, "1" * 40, True)
+    assert (p.environment, p.github_environment) == ("prod", "prod-backend")
+    assert p.services == () and p.migration is None
+    body = render(p, Ordering("older", "the stack's replacedSha"))
+    assert "`222222222222` → `111111111111` (pinned with `slipway:sha`" in body
+    assert "Rollback across migrations" in body
