@@ -23,6 +23,7 @@ from tests.delivery.processes import ProcessWatch
 from tests.delivery.registry_fakes import AuthRegistry, delete_tag, push_tiny_image
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
 
 PROGRAM = '''\
 import os
