@@ -253,3 +253,16 @@ def test_no_checkout_and_no_pin(tmp_path: Path) -> None:
 
 def test_bad_input_table_is_large_enough() -> None:
     assert len(BAD_INPUTS) >= 20
+
+
+def test_the_local_stack_parses_against_this_repository() -> None:
+    from tests.unit.stackfiles import REPO
+
+    raw = {**raw_config("local")}
+    raw.pop("slipway:registryPassword")  # the sandbox registry needs no login
+    edit("server", ["hostKey"],
+         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3+4zzZgWaMpL4z5USmPAHSuKWXSuhvcchYJAfBWpXL")(raw)
+    cfg = parse_stack_config(raw, set(SECRETS), stack="local", project_dir=REPO, git=FakeGit())
+    assert cfg.registry.username is None and cfg.registry.password is None
+    assert cfg.service("backend").context == "examples/tenants_app"
+    assert cfg.github.base_url == "http://127.0.0.1:8765/"
