@@ -218,7 +218,28 @@ fi
 # ---------------------------------------------------------------------------
 
 apt_ensure docker-registry
-mkdir -p "$STATE/registry/data"
+mkdir -p "$STATE/registry/data" "$STATE/registry/tls"
+# TLS like a real registry (DigitalOcean's is HTTPS): the pulumi docker provider reads digests
+# over HTTPS only. A sandbox CA signs a certificate for 127.0.0.1; dockerd, Go programs, curl
+# and Python trust it through /etc/docker/certs.d and the system trust store.
+REG_TLS=$STATE/registry/tls
+if [ ! -s "$REG_TLS/ca.crt" ] || [ ! -s "$REG_TLS/registry.crt" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=slipway sandbox CA" \
+    -keyout "$REG_TLS/ca.key" -out "$REG_TLS/ca.crt" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$LOOPBACK" \
+    -keyout "$REG_TLS/registry.key" -out "$REG_TLS/registry.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:%s,DNS:localhost\n' "$LOOPBACK" >"$REG_TLS/san.ext"
+  openssl x509 -req -in "$REG_TLS/registry.csr" -CA "$REG_TLS/ca.crt" -CAkey "$REG_TLS/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$REG_TLS/san.ext" -out "$REG_TLS/registry.crt" >/dev/null 2>&1
+  chmod 600 "$REG_TLS/ca.key" "$REG_TLS/registry.key"
+fi
+mkdir -p "/etc/docker/certs.d/$LOOPBACK:$REGISTRY_PORT"
+cp "$REG_TLS/ca.crt" "/etc/docker/certs.d/$LOOPBACK:$REGISTRY_PORT/ca.crt"
+if ! cmp -s "$REG_TLS/ca.crt" /usr/local/share/ca-certificates/slipway-sandbox-ca.crt; then
+  apt_ensure ca-certificates
+  cp "$REG_TLS/ca.crt" /usr/local/share/ca-certificates/slipway-sandbox-ca.crt
+  update-ca-certificates >/dev/null 2>&1
+fi
 REG_CONF=$STATE/registry/config.yml
 write_if_changed "$REG_CONF" 644 <<EOF || true
 # slipway sandbox registry (written by sandbox/up.sh)
@@ -236,6 +257,9 @@ storage:
     blobdescriptor: inmemory
 http:
   addr: $LOOPBACK:$REGISTRY_PORT
+  tls:
+    certificate: $REG_TLS/registry.crt
+    key: $REG_TLS/registry.key
   headers:
     X-Content-Type-Options: [nosniff]
 health:
@@ -244,7 +268,7 @@ health:
     interval: 10s
     threshold: 3
 EOF
-registry_ok() { curl -fsS --max-time 3 "http://$LOOPBACK:$REGISTRY_PORT/v2/" >/dev/null; }
+registry_ok() { curl -fsS --max-time 3 --cacert "$REG_TLS/ca.crt" "https://$LOOPBACK:$REGISTRY_PORT/v2/" >/dev/null; }
 REG_SIG=$(file_sha "$REG_CONF")
 if pid_alive registry "$REG_CONF" && registry_ok && [ "$(cat "$RUN/registry.sig" 2>/dev/null)" = "$REG_SIG" ]; then
   report registry "reused (pid $(cat "$RUN/registry.pid"))"
@@ -259,7 +283,7 @@ else
   else
     start_bg registry "$LOGS/registry.log" docker-registry serve "$REG_CONF"
     echo "$REG_SIG" >"$RUN/registry.sig"
-    wait_for 30 registry_ok || die registry "$LOGS/registry.log" "http://$LOOPBACK:$REGISTRY_PORT/v2/ did not answer within 30 s"
+    wait_for 30 registry_ok || die registry "$LOGS/registry.log" "https://$LOOPBACK:$REGISTRY_PORT/v2/ did not answer within 30 s"
     report registry "started (pid $(cat "$RUN/registry.pid")) storage $STATE/registry/data"
   fi
 fi
@@ -488,6 +512,8 @@ write_if_changed "$STATE/sandbox.env" 600 <<EOF || true
 SANDBOX_STATE_DIR=$(q "$STATE")
 SANDBOX_DOCKER_HOST=$(q "unix:///var/run/docker.sock")
 SANDBOX_REGISTRY=$(q "$LOOPBACK:$REGISTRY_PORT")
+SANDBOX_REGISTRY_URL=$(q "https://$LOOPBACK:$REGISTRY_PORT")
+SANDBOX_REGISTRY_CA=$(q "$REG_TLS/ca.crt")
 SANDBOX_PG_HOST=$(q "$LOOPBACK")
 SANDBOX_PG_PORT=$(q "$PG_PORT")
 SANDBOX_PG_ADMIN_USER=$(q "$PG_ADMIN")

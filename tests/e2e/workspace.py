@@ -225,7 +225,7 @@ class Workspace:
 
     # -- the real services ---------------------------------------------------------------
     def registry_tags(self, service: str = "projectmeats-backend") -> list[str]:
-        status, _, body = http_get(f"http://{self.registry.split('/')[0]}/v2/"
+        status, _, body = http_get(f"https://{self.registry.split('/')[0]}/v2/"
                                    f"{self.env_name}/{service}/tags/list")
         return sorted(json.loads(body).get("tags") or []) if status == 200 else []
 
@@ -235,7 +235,7 @@ class Workspace:
             "application/vnd.oci.image.manifest.v1+json",
             "application/vnd.docker.distribution.manifest.list.v2+json",
             "application/vnd.oci.image.index.v1+json"])
-        _, headers, _ = http_get(f"http://{self.registry.split('/')[0]}/v2/{self.env_name}/"
+        _, headers, _ = http_get(f"https://{self.registry.split('/')[0]}/v2/{self.env_name}/"
                                  f"{service}/manifests/{tag}", headers={"Accept": accept})
         return headers.get("Docker-Content-Digest", "")
 

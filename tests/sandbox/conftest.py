@@ -62,8 +62,8 @@ class Response:
 
 def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
          timeout: float = 10) -> Response:
-    """A plain HTTP call to a loopback URL; HTTP errors come back as a Response too."""
-    assert url.startswith("http://127.0.0.1:"), url
+    """An HTTP(S) call to a loopback URL; HTTP errors come back as a Response too."""
+    assert url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")), url
     data = None if body is None else json.dumps(body).encode()
     hdrs = dict(headers or {})
     if data is not None:

@@ -25,7 +25,7 @@ def run(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 
 
 def test_registry_answers_v2(sandbox: dict[str, str]) -> None:
     assert sandbox["SANDBOX_REGISTRY"] == "127.0.0.1:5000"
-    resp = http("GET", f"http://{sandbox['SANDBOX_REGISTRY']}/v2/")
+    resp = http("GET", f"https://{sandbox['SANDBOX_REGISTRY']}/v2/")
     assert resp.status == 200
     assert resp.headers.get("Docker-Distribution-Api-Version") == "registry/2.0"
 
@@ -44,14 +44,14 @@ def test_registry_push_list_and_delete(sandbox: dict[str, str], tmp_path: Path) 
         assert done.returncode == 0, done.stderr
         done = run(["docker", "push", image], timeout=120)
         assert done.returncode == 0, done.stderr
-        tags = http("GET", f"http://{registry}/v2/{repo}/tags/list").json()
+        tags = http("GET", f"https://{registry}/v2/{repo}/tags/list").json()
         assert tag in tags["tags"]
-        manifest = http("HEAD", f"http://{registry}/v2/{repo}/manifests/{tag}", headers={
+        manifest = http("HEAD", f"https://{registry}/v2/{repo}/manifests/{tag}", headers={
             "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
         digest = manifest.headers["Docker-Content-Digest"]
         # storage.delete.enabled: true
-        assert http("DELETE", f"http://{registry}/v2/{repo}/manifests/{digest}").status == 202
-        assert http("GET", f"http://{registry}/v2/{repo}/manifests/{tag}").status == 404
+        assert http("DELETE", f"https://{registry}/v2/{repo}/manifests/{digest}").status == 202
+        assert http("GET", f"https://{registry}/v2/{repo}/manifests/{tag}").status == 404
     finally:
         run(["docker", "rmi", "--force", image], timeout=60)
 
@@ -234,3 +234,9 @@ def test_second_up_reuses_everything(sandbox: dict[str, str]) -> None:
     assert before == after
     assert not re.search(r"^sandbox: \S+ +(started|created)", done.stdout, re.M), done.stdout
     assert done.stdout.count("reused") >= 5, done.stdout
+
+
+def test_registry_refuses_plain_http(sandbox: dict[str, str]) -> None:
+    """TLS like a real registry: the docker provider reads digests over HTTPS only."""
+    done = run(["curl", "-sS", "--max-time", "3", f"http://{sandbox['SANDBOX_REGISTRY']}/v2/"])
+    assert "Client sent an HTTP request to an HTTPS server" in done.stdout + done.stderr
