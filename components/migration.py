@@ -34,6 +34,7 @@ class MigrationArgs:
     config: MigrationConfig
     image: pulumi.Input[str]  # pinned by digest
     env: pulumi.Input[Mapping[str, str]]  # the migrating service's env, secrets included
+    secret_names: tuple[str, ...]  # which names in `env` hold secrets (masked in output)
 
 
 class Migration(pulumi.ComponentResource):
@@ -49,6 +50,7 @@ class Migration(pulumi.ComponentResource):
             lambda image: MigrationPlan(
                 environment=args.environment, sha=args.sha, image=image, steps=cfg.steps,
                 timeout_seconds=cfg.timeout_minutes * 60, network=cfg.network,
+                secret_names=args.secret_names,
             ).to_json()
         )
         stdin: pulumi.Output[str] = secret(

@@ -66,6 +66,7 @@ class Pipeline(pulumi.ComponentResource):
                 environment=cfg.environment, sha=cfg.release.sha, config=cfg.migration,
                 image=images[migrating.name].sha_ref,
                 env=secret_env(migrating.name).apply(lambda s: {**migrating.env, **s}),
+                secret_names=(*migrating.secret_env, DATABASE_URL_ENV),
             ),
             opts=child,
         )

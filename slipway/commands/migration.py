@@ -19,6 +19,8 @@ class MigrationPlan:
     steps: tuple[tuple[str, ...], ...]
     timeout_seconds: int
     network: str
+    # Names in the env whose values are secret: masked in every line of output.
+    secret_names: tuple[str, ...] = ()
 
     @property
     def container_prefix(self) -> str:
@@ -34,6 +36,7 @@ class MigrationPlan:
     def from_json(cls, text: str) -> MigrationPlan:
         data = json.loads(text)
         data["steps"] = tuple(tuple(step) for step in data["steps"])
+        data["secret_names"] = tuple(data.get("secret_names", ()))
         return cls(**data)
 
 

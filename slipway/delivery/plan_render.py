@@ -57,7 +57,7 @@ def _migration_line(plan: ReleasePlan) -> str:
     if plan.migration == "create":
         return "**Migrations:** will run (the stack's first migration), before any container starts."
     if plan.migrates:
-        return ("**Migrations:** will run in the new image, from the pipeline, before any"
+        return ("**Migrations:** will run, in the release's image, from the pipeline, before any"
                 " container is replaced; if they fail, nothing is deployed.")
     if plan.migration == "delete":
         return "**Migrations:** the migration step is removed."
@@ -69,7 +69,9 @@ def _service_reason(change: ServiceChange) -> str:
         return "started (new)"
     if change.op == "delete":
         return "removed"
-    reasons = [_DEPLOY_REASONS.get(k, k) for k in change.changed]
+    keys = sorted((k for k in change.changed if not (k == "delete" and "create" in change.changed)),
+                  key=lambda k: list(_DEPLOY_REASONS).index(k) if k in _DEPLOY_REASONS else 99)
+    reasons = [_DEPLOY_REASONS.get(k, k) for k in keys]  # the removal script follows the release
     return "replaced" + (f": {', '.join(dict.fromkeys(reasons))}" if reasons else "")
 
 

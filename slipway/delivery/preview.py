@@ -54,6 +54,12 @@ class Step:
     old: Mapping[str, Any] = field(repr=False)
     new: Mapping[str, Any] = field(repr=False)
 
+    @property
+    def custom(self) -> bool:
+        """False for component resources (grouping only; they never change anything)."""
+        state = self.new or self.old
+        return bool(state.get("custom", True))
+
     def inputs(self) -> Mapping[str, Any]:
         return dict(self.new.get("inputs") or self.old.get("inputs") or {})
 
@@ -217,7 +223,7 @@ def read_plan(preview: Mapping[str, Any], *, stack: str, old_sha: str | None = N
     classified = {id(s) for s in [*deploys, *([migration] if migration else [])]}
     known = {STACK_TYPE, SECRET_TYPE, VARIABLE_TYPE}
     other = tuple(NamedChange(name=f"{s.type} {s.name}", op=s.op) for s in steps
-                  if s.op not in ("same", "read") and s.type not in known
+                  if s.op not in ("same", "read") and s.type not in known and s.custom
                   and id(s) not in classified and not s.type.startswith("pulumi:providers:"))
     errors = tuple(str(d.get("message", "")).strip() for d in preview.get("diagnostics") or []
                    if isinstance(d, Mapping) and d.get("severity") == "error")

@@ -6,8 +6,9 @@ asks for: `Basic` (username and password) or `Bearer` (a token fetched from the 
 with the username and password when there are any). The password is a `Secret`: it goes into
 an Authorization header and nowhere else, and no error message carries it.
 
-Plain HTTP is used only for loopback registries (as Docker does); credentials are never sent
-over plain HTTP to any other host.
+HTTPS always comes first (verified against the system's trust store). Only a loopback registry
+that does not speak TLS is asked again over plain HTTP, as Docker treats 127.0.0.0/8 as an
+insecure registry; credentials are never sent over plain HTTP to any other host.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import base64
 import ipaddress
 import json
 import re
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,6 +37,10 @@ TIMEOUT_SECONDS = 20.0
 
 class RegistryError(Exception):
     """The registry could not answer the question (unreachable, refused, unexpected reply)."""
+
+
+class _NoTls(RegistryError):
+    """The TLS handshake failed (e.g. the server speaks plain HTTP)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ class Registry:
     def __init__(self, host: str, credentials: Credentials | None = None) -> None:
         self.host = host
         self.credentials = credentials
-        self.scheme = "http" if is_loopback(host) else "https"
+        self.scheme = "https"
         self._authorization: str | None = None
 
     # -- what the rollback asks ------------------------------------------------------------
@@ -214,7 +220,13 @@ class Registry:
         all_headers = dict(headers)
         if authorization is not None:
             all_headers["Authorization"] = authorization
-        return _request(method, f"{self.scheme}://{self.host}{path}", all_headers)
+        try:
+            return _request(method, f"{self.scheme}://{self.host}{path}", all_headers)
+        except _NoTls:
+            if self.scheme != "https" or not is_loopback(self.host):
+                raise
+            self.scheme = "http"  # a loopback registry without TLS, as Docker allows
+            return _request(method, f"http://{self.host}{path}", all_headers)
 
 
 def _next_page(link: str) -> str | None:
@@ -238,4 +250,6 @@ def _request(method: str, url: str, headers: Mapping[str, str]) -> Response:
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         netloc = urllib.parse.urlsplit(url).netloc
+        if isinstance(reason, ssl.SSLError) and not isinstance(reason, ssl.SSLCertVerificationError):
+            raise _NoTls(f"no TLS at {netloc}: {reason}") from None
         raise RegistryError(f"cannot reach the registry at {netloc}: {reason}") from None

@@ -26,9 +26,9 @@ MASK = "********"
 MIGRATED_PREFIX = "migrated-image="
 
 
-def secret_values(env: dict[str, str]) -> list[str]:
-    """Every value to hide, longest first, including passwords embedded in URLs."""
-    values = {v for v in env.values() if len(v) >= 4}
+def secret_values(env: dict[str, str], names: Iterable[str]) -> list[str]:
+    """The values of the secret `names` to hide, longest first, with passwords inside URLs."""
+    values = {env[n] for n in names if n in env and len(env[n]) >= 4}
     for value in list(values):
         if "://" in value:
             password = urlsplit(value).password
@@ -84,7 +84,7 @@ def run_step(plan: MigrationPlan, index: int, env_text: str, deadline: float,
 def main() -> int:
     plan = MigrationPlan.from_json(os.environ["SLIPWAY_MIGRATION_PLAN"])
     env_text = sys.stdin.read()
-    secrets = secret_values(parse_env_file(env_text))
+    secrets = secret_values(parse_env_file(env_text), plan.secret_names)
     deadline = time.monotonic() + plan.timeout_seconds
     for index, step in enumerate(plan.steps):
         code = run_step(plan, index, env_text, deadline, secrets)

@@ -81,7 +81,8 @@ class Env:
                 timeout_seconds: int = 900) -> subprocess.CompletedProcess[str]:
         r = self.releases[release]
         plan = MigrationPlan(environment=self.name, sha=r.sha, image=r.image, steps=steps,
-                             timeout_seconds=timeout_seconds, network="host")
+                             timeout_seconds=timeout_seconds, network="host",
+                             secret_names=("DATABASE_URL", "SECRET_KEY"))
         return run(["python3", "-m", "slipway.runners.migrate"], cwd=REPO, input=self.env_text(),
                    env={**os.environ, "SLIPWAY_MIGRATION_PLAN": plan.to_json()})
 

@@ -125,7 +125,9 @@ def test_timeout_wrapper_quotes_the_script() -> None:
 
 def test_masking_hides_values_and_url_passwords() -> None:
     env = {"DATABASE_URL": "postgres://app:p%40ss-word@db:5432/app", "SECRET_KEY": "abc123456"}
-    secrets = secret_values(env)
-    line = "connect postgres://app:p%40ss-word@db failed; key abc123456; pw p@ss-word"
+    env["PUBLIC_DOMAIN"] = "localhost"
+    secrets = secret_values(env, ["DATABASE_URL", "SECRET_KEY"])
+    line = "connect postgres://app:p%40ss-word@db failed; key abc123456; pw p@ss-word; localhost"
     masked = mask(line, secrets)
     assert "abc123456" not in masked and "p%40ss-word" not in masked and "p@ss-word" not in masked
+    assert masked.endswith("; localhost")  # plain settings stay readable
