@@ -56,6 +56,22 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 3
         return 0, {}, b""
 
 
+def json_documents(text: str) -> list[dict[str, Any]]:
+    """`pulumi up --json` prints the plan, then one JSON document per engine event."""
+    decoder, docs, index = json.JSONDecoder(), [], 0
+    while True:
+        while index < len(text) and text[index].isspace():
+            index += 1
+        if index >= len(text):
+            return docs
+        try:
+            doc, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError:
+            return docs
+        if isinstance(doc, dict):
+            docs.append(doc)
+
+
 def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
 
@@ -195,7 +211,19 @@ class Workspace:
                                 str(self.config_file), input=input)
 
     def up(self) -> subprocess.CompletedProcess[str]:
-        return self.pulumi("up", "--yes", "--diff", "--policy-pack", "policy")
+        """`pulumi up --json`: the engine's events of the update are kept for `operations()`."""
+        done = self.pulumi("up", "--yes", "--json", "--policy-pack", "policy")
+        self.last_events = json_documents(done.stdout)
+        return done
+
+    def operations(self, resource_name: str) -> list[str]:
+        """What the last `up` did to the named resource (create, replace, update, ...)."""
+        ops = []
+        for event in self.last_events:
+            metadata = (event.get("resOutputsEvent") or {}).get("metadata") or {}
+            if metadata.get("urn", "").endswith(f"::{resource_name}"):
+                ops.append(str(metadata.get("op", "")))
+        return [op for op in ops if op != "same"]
 
     def up_in_background(self, log: Path) -> subprocess.Popen[bytes]:
         with open(log, "wb") as out:
