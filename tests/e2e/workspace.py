@@ -58,7 +58,8 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 3
 
 def json_documents(text: str) -> list[dict[str, Any]]:
     """`pulumi up --json` prints the plan, then one JSON document per engine event."""
-    decoder, docs, index = json.JSONDecoder(), [], 0
+    decoder, index = json.JSONDecoder(), 0
+    docs: list[dict[str, Any]] = []
     while True:
         while index < len(text) and text[index].isspace():
             index += 1
