@@ -276,11 +276,9 @@ class Workspace:
         return http_get(f"http://127.0.0.1:{self.port}/api/v1/ready/")
 
     def psql(self, sql: str) -> str:
-        with open(self.sandbox["SANDBOX_PG_ADMIN_PASSWORD_FILE"]) as pw:
-            password = pw.read().strip()
-        done = run(["psql", "-h", self.sandbox["SANDBOX_PG_HOST"], "-p", self.sandbox["SANDBOX_PG_PORT"],
-                    "-U", self.sandbox["SANDBOX_PG_ADMIN_USER"], "-d", self.database, "-Atc", sql],
-                   env={**os.environ, "PGPASSWORD": password})
+        """Query the app database as the local superuser (the admin role does not own the
+        app's tables)."""
+        done = run(["runuser", "-u", "postgres", "--", "psql", "-d", self.database, "-Atc", sql])
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
