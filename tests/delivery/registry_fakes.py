@@ -7,22 +7,54 @@ import base64
 import hashlib
 import json
 import secrets
+import ssl
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from tests.delivery.conftest import sandbox_env
+
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+
+
+def _context() -> ssl.SSLContext:
+    """The system's trust store, plus the sandbox registry's CA when the sandbox names one."""
+    context = ssl.create_default_context()
+    env = sandbox_env() or {}
+    if env.get("SANDBOX_REGISTRY_CA") and Path(env["SANDBOX_REGISTRY_CA"]).exists():
+        context.load_verify_locations(cafile=env["SANDBOX_REGISTRY_CA"])
+    return context
+
+
+_SCHEMES: dict[str, str] = {}
+
+
+def base_url(host: str) -> str:
+    """https://host when the registry speaks TLS (the sandbox's does), else http://host."""
+    if host not in _SCHEMES:
+        try:
+            urllib.request.urlopen(f"https://{host}/v2/", timeout=5,
+                                   context=_context()).close()
+            _SCHEMES[host] = "https"
+        except urllib.error.HTTPError:
+            _SCHEMES[host] = "https"
+        except urllib.error.URLError:
+            _SCHEMES[host] = "http"
+    return f"{_SCHEMES[host]}://{host}"
 
 
 def _call(method: str, url: str, data: bytes | None = None,
           headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
     request = urllib.request.Request(url, data=data, method=method,  # noqa: S310 (loopback)
                                      headers=headers or {})
+    context = _context() if url.startswith("https://") else None
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10, context=context) as resp:  # noqa: S310
             return resp.status, dict(resp.headers.items())
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers.items())
@@ -30,11 +62,11 @@ def _call(method: str, url: str, data: bytes | None = None,
 
 def _blob(host: str, repository: str, content: bytes) -> dict[str, Any]:
     digest = "sha256:" + hashlib.sha256(content).hexdigest()
-    status, headers = _call("POST", f"http://{host}/v2/{repository}/blobs/uploads/", b"")
+    status, headers = _call("POST", f"{base_url(host)}/v2/{repository}/blobs/uploads/", b"")
     assert status == 202, status
     location = headers["Location"]
     if location.startswith("/"):
-        location = f"http://{host}{location}"
+        location = f"{base_url(host)}{location}"
     sep = "&" if "?" in location else "?"
     status, _ = _call("PUT", f"{location}{sep}digest={digest}", content,
                       {"Content-Type": "application/octet-stream"})
@@ -53,7 +85,7 @@ def push_tiny_image(host: str, repository: str, tag: str) -> str:
     layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar"
     manifest = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "config": config,
                            "layers": [layer]}).encode()
-    status, headers = _call("PUT", f"http://{host}/v2/{repository}/manifests/{tag}", manifest,
+    status, headers = _call("PUT", f"{base_url(host)}/v2/{repository}/manifests/{tag}", manifest,
                             {"Content-Type": MANIFEST_TYPE})
     assert status == 201, status
     return headers["Docker-Content-Digest"]
@@ -61,11 +93,11 @@ def push_tiny_image(host: str, repository: str, tag: str) -> str:
 
 def delete_tag(host: str, repository: str, tag: str) -> None:
     """Delete the manifest `tag` points at (the registry has delete enabled)."""
-    status, headers = _call("HEAD", f"http://{host}/v2/{repository}/manifests/{tag}",
+    status, headers = _call("HEAD", f"{base_url(host)}/v2/{repository}/manifests/{tag}",
                             headers={"Accept": MANIFEST_TYPE + ", application/vnd.docker."
                                      "distribution.manifest.v2+json"})
     assert status == 200, status
-    status, _ = _call("DELETE", f"http://{host}/v2/{repository}/manifests/"
+    status, _ = _call("DELETE", f"{base_url(host)}/v2/{repository}/manifests/"
                       f"{headers['Docker-Content-Digest']}")
     assert status == 202, status
 

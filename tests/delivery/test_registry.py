@@ -4,6 +4,9 @@ basic and bearer-token auth."""
 from __future__ import annotations
 
 import secrets
+import ssl
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +19,7 @@ from slipway.delivery.registry import (
     parse_challenge,
 )
 from slipway.secret import Secret
-from tests.delivery.registry_fakes import AuthRegistry, delete_tag, push_tiny_image
+from tests.delivery.registry_fakes import AuthRegistry, base_url, delete_tag, push_tiny_image
 
 
 def test_image_ref() -> None:
@@ -35,7 +38,7 @@ def test_loopback_and_challenges() -> None:
     assert parse_challenge('Bearer realm="https://a/t",service="reg",scope="repository:x:pull"') == (
         "bearer", {"realm": "https://a/t", "service": "reg", "scope": "repository:x:pull"})
     assert Registry("registry.example.com").scheme == "https"
-    assert Registry("127.0.0.1:5000").scheme == "http"
+    assert Registry("127.0.0.1:5000").scheme == "https"  # always first; see the fallback tests
 
 
 def test_real_registry_tag_present_then_deleted(sandbox: dict[str, str]) -> None:
@@ -45,6 +48,7 @@ def test_real_registry_tag_present_then_deleted(sandbox: dict[str, str]) -> None
     push_tiny_image(host, repository, f"prod-{sha}")
     registry = Registry(host)
     assert registry.tag_exists(repository, f"prod-{sha}")
+    assert registry.scheme == base_url(host).split(":", 1)[0]  # the sandbox's speaks TLS
     assert not registry.tag_exists(repository, f"prod-{'0' * 40}")
     assert registry.tags(repository) == [f"prod-{sha}"]
     delete_tag(host, repository, f"prod-{sha}")
@@ -60,6 +64,7 @@ def test_auth(mode: str) -> None:
         registry = Registry(fake.host, Credentials("ci@example.com", Secret(password)))
         assert registry.tag_exists("team/app", "prod-1")
         assert not registry.tag_exists("team/app", "prod-2")
+        assert registry.scheme == "http"  # a loopback registry without TLS, as Docker allows
         if mode == "bearer":
             assert fake.token_requests and "scope=repository%3Ateam%2Fapp%3Apull" in fake.token_requests[0]
         # Asked once, then reused.
@@ -89,3 +94,22 @@ def test_credentials_never_travel_over_plain_http_to_another_host() -> None:
 def test_unreachable_registry_is_a_clear_error() -> None:
     with pytest.raises(RegistryError, match="cannot reach the registry at 127.0.0.1:9"):
         Registry("127.0.0.1:9").tag_exists("x/y", "z")
+
+
+def test_an_untrusted_certificate_is_an_error_never_a_downgrade(tmp_path: Path) -> None:
+    """Only a registry that does not speak TLS at all is asked over HTTP; a TLS registry whose
+    certificate does not verify is refused (no silent fallback)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    fake = AuthRegistry("basic", "ci", "pw-" + secrets.token_hex(8), set())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    fake.server.socket = context.wrap_socket(fake.server.socket, server_side=True)
+    with fake.running():
+        registry = Registry(fake.host)
+        with pytest.raises(RegistryError, match="cannot reach the registry"):
+            registry.tag_exists("team/app", "prod-1")
+        assert registry.scheme == "https"
+        assert fake.seen_auth == []
