@@ -204,6 +204,12 @@ def read_plan(preview: Mapping[str, Any], *, stack: str, old_sha: str | None = N
         candidates.append(found[0] if found else None)
     candidates.append(_known_str(new_outputs.get("deployedSha")))
     new_sha = next((c for c in candidates if c), None)
+    release_steps = [s for s in steps if s.type in (IMAGE_TYPE, DEPLOY_TYPE)
+                     or (migration is not None and s is migration)]
+    if new_sha is None and running and not any(s.op not in ("same", "read") for s in release_steps):
+        # `pulumi preview --json` lists unchanged resources only with --show-sames: no image,
+        # migration or deploy step means the running release stays.
+        new_sha = running
 
     services = tuple(
         ServiceChange(service=(svc := _service_name(s.name, pipeline)),

@@ -1,8 +1,11 @@
-"""The plan comment: rendering (pure) on preview fixtures, and the CLI against the GitHub double.
+"""The plan comment: rendering (pure) on real `pulumi preview --json` documents, and the CLI
+against the GitHub double.
 
-The fixtures follow pulumi v3.259.0's `pulumi preview --json` document (display.PreviewDigest:
-config with secrets blinded, one logical step per resource with oldState/newState,
-diffReasons/replaceReasons, diagnostics) for slipway's own resource graph; see fixtures/README.
+fixtures/preview-*.json are real previews of one real stack, saved by test_delivery_e2e.py
+(SLIPWAY_SAVE_PREVIEWS): `first` (empty stack), `release` (a new commit and a rotated
+SECRET_KEY), `noop` (right after that release), `rollback` (slipway:sha pinned to the first
+release), `failed` (pinned to a SHA whose tag was deleted); fixtures/meta.json has the stack and
+its SHAs.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from tests.delivery.conftest import github_call
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[2]
-OLD = "3f9c2a1b7d4e5f60718293a4b5c6d7e8f9012345"
-NEW = "8e1d0c9b8a7f6e5d4c3b2a1908172635445362a7"
-REPLACED = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+META = json.loads((FIXTURES / "meta.json").read_text())
+STACK = META["stack"]
+FIRST, SECOND, LATER = META["shas"]
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -37,7 +40,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 def plan(name: str, **kwargs: Any) -> ReleasePlan:
-    return read_plan(fixture(name), stack="prod", **kwargs)
+    return read_plan(fixture(name), stack=STACK, **kwargs)
 
 
 def test_urn_parts() -> None:
@@ -48,39 +51,50 @@ def test_urn_parts() -> None:
         "pulumi:pulumi:Stack", "slipway-prod")
 
 
+def test_first_release() -> None:
+    p = plan("first")
+    assert (p.old_sha, p.new_sha, p.pinned, p.migration) == (None, FIRST, False, "create")
+    body = render(p)
+    assert f"first release of this stack → `{FIRST[:12]}` (built from the checkout)" in body
+    assert "will run (the stack's first migration)" in body
+    assert f"`{STACK}-backend` started (new)" in body
+    assert "`SECRET_KEY`, `DATABASE_URL` added" in body or "`DATABASE_URL`, `SECRET_KEY` added" in body
+    assert "`DJANGO_SETTINGS_MODULE` added" in body
+    assert "slipway:index" not in body  # component resources change nothing themselves
+
+
 def test_release_plan_reads_what_matters() -> None:
     p = plan("release")
-    assert (p.old_sha, p.new_sha, p.pinned) == (OLD, NEW, False)
-    assert p.environment == "prod" and p.github_environment == "prod-backend"
-    assert p.migrates and p.migration == "replace"
-    assert [(s.container, s.op, s.changed) for s in p.services] == [
-        ("prod-backend", "update", ("create",)), ("prod-frontend", "update", ("create",))]
+    assert (p.old_sha, p.new_sha, p.pinned) == (FIRST, SECOND, False)
+    assert p.environment == STACK and p.github_environment == f"{STACK}-backend"
+    assert p.migrates
+    assert [(s.container, s.op) for s in p.services] == [(f"{STACK}-backend", "update")]
+    assert set(p.services[0].changed) >= {"create", "stdin"}
     assert [(s.name, s.op) for s in p.secrets] == [("SECRET_KEY", "update")]
-    assert [(v.name, v.op) for v in p.variables] == [("APP_URL", "create")]
-    assert "postgresql:index/role:Role app-database-role" in [o.name for o in p.other]
     assert not p.failed and p.errors == ()
 
 
 def test_release_comment_in_plain_words() -> None:
     body = render(plan("release"), Ordering("newer", "git ancestry"))
-    assert body.startswith("<!-- slipway-plan:prod -->\n")
-    assert f"**Image:** `{OLD[:12]}` → `{NEW[:12]}` (built from the checkout)" in body
-    assert "**Migrations:** will run in the new image" in body
-    assert "`prod-backend` replaced: new release or settings" in body
-    assert "`prod-frontend` replaced" in body
-    assert "**GitHub secrets in `prod-backend` (names only):** `SECRET_KEY` changed." in body
-    assert "`APP_URL` added" in body
+    assert body.startswith(f"<!-- slipway-plan:{STACK} -->\n")
+    assert f"**Image:** `{FIRST[:12]}` → `{SECOND[:12]}` (built from the checkout)" in body
+    assert "**Migrations:** will run, in the release's image" in body
+    assert (f"`{STACK}-backend` replaced: new release or settings, its env file (env or secrets)"
+            " changed") in body
+    assert f"**GitHub secrets in `{STACK}-backend` (names only):** `SECRET_KEY` changed." in body
     assert "WARNING" not in body
 
 
 def test_rollback_comment_warns_about_migrations() -> None:
     p = plan("rollback")
-    assert (p.old_sha, p.new_sha, p.pinned) == (OLD, REPLACED, True)
+    assert (p.old_sha, p.new_sha, p.pinned) == (SECOND, FIRST, True)
     body = render(p, Ordering("older", "git ancestry"))
     assert "> [!WARNING]\n> **Rollback across migrations.**" in body
-    assert f"`{REPLACED[:12]}` is older than the running `{OLD[:12]}` (decided by git ancestry)" in body
+    assert (f"`{FIRST[:12]}` is older than the running `{SECOND[:12]}` (decided by git ancestry)"
+            in body)
     assert "(pinned with `slipway:sha`, the existing image is deployed, nothing is built)" in body
-    assert "**GitHub secrets in `prod-backend` (names only):** none change." in body
+    assert f"`{STACK}-backend` replaced" in body
+    assert "delete: `docker:index/image:Image app-backend-image-build`" in body
 
 
 def test_diverged_and_unknown_targets() -> None:
@@ -91,33 +105,28 @@ def test_diverged_and_unknown_targets() -> None:
 
 def test_nothing_changes() -> None:
     p = plan("noop")
+    assert (p.old_sha, p.new_sha) == (SECOND, SECOND)
     assert not p.changes_anything
     body = render(p)
-    assert f"`{OLD[:12]}`, unchanged" in body and "will not run" in body
+    assert f"`{SECOND[:12]}`, unchanged" in body and "will not run" in body
     assert "Nothing changes: merging would leave this stack as it is." in body
-
-
-def test_first_release() -> None:
-    body = render(plan("first"))
-    assert "first release of this stack" in body
-    assert "will run (the stack's first migration)" in body
-    assert "`prod-backend` started (new)" in body
-    assert "`DATABASE_URL`, `SECRET_KEY` added" in body
 
 
 def test_failed_preview_shows_the_engine_errors() -> None:
     p = plan("failed")
-    assert p.failed and len(p.errors) == 2
+    assert p.failed and p.errors
+    assert (p.new_sha, p.pinned) == (SECOND, True)
     body = render(p)
     assert "**The preview failed**" in body
-    assert "404 Not Found" in body
+    assert f"{STACK}-{SECOND}" in body  # the image that is not in the registry
 
 
 def test_old_sha_from_outputs_when_the_preview_has_none() -> None:
     doc = fixture("release")
-    doc["steps"][0].pop("oldState")
-    assert read_plan(doc, stack="prod").old_sha is None
-    assert read_plan(doc, stack="prod", old_sha=REPLACED).old_sha == REPLACED
+    root = next(s for s in doc["steps"] if s["urn"].endswith(f"pulumi:pulumi:Stack::slipway-{STACK}"))
+    root.pop("oldState")
+    assert read_plan(doc, stack=STACK).old_sha is None
+    assert read_plan(doc, stack=STACK, old_sha=LATER).old_sha == LATER
 
 
 def poison(value: Any, secret: str) -> Any:
@@ -131,7 +140,7 @@ def poison(value: Any, secret: str) -> Any:
     return value
 
 
-@pytest.mark.parametrize("name", ["release", "rollback", "first", "noop"])
+@pytest.mark.parametrize("name", ["release", "rollback", "first", "noop", "failed"])
 def test_no_property_value_reaches_the_comment(name: str) -> None:
     """Even if a preview carried secrets in clear (the engine blinds them), the comment copies
     no property value: only names, operations, property keys, SHAs and image tags."""
@@ -147,7 +156,8 @@ def test_no_property_value_reaches_the_comment(name: str) -> None:
                 state["inputs"] = {**poison(state.get("inputs", {}), secret), **keep}
     doc["config"] = {k: v if k in ("slipway:environment", "slipway:github", "slipway:sha")
                      else f"{v}{secret}" for k, v in doc["config"].items()}
-    body = render(read_plan(doc, stack="prod"), Ordering("older", "x"))
+    doc["diagnostics"] = [d for d in doc.get("diagnostics", []) if d.get("severity") != "error"]
+    body = render(read_plan(doc, stack=STACK), Ordering("older", "x"))
     assert secret not in body
 
 
@@ -186,7 +196,7 @@ def test_cli_posts_one_sticky_comment_per_stack(sandbox: dict[str, str], github_
                                                 tmp_path: Path) -> None:
     env = {**os.environ, "GITHUB_TOKEN": sandbox["SANDBOX_GITHUB_TOKEN"]}
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({"deployedSha": OLD, "replacedSha": REPLACED}))
+    outputs.write_text(json.dumps({"deployedSha": SECOND, "replacedSha": FIRST}))
     base = ["--repo", github_repo, "--pr", "11", "--api-url", sandbox["SANDBOX_GITHUB_API_URL"],
             "--outputs-json", str(outputs)]
     runs = [("prod", "release"), ("prod", "rollback"), ("uat", "release"), ("prod", "rollback")]
