@@ -95,15 +95,17 @@ def outputs(ws: Workspace) -> dict[str, Any]:
     return dict(json.loads(stack(ws, "output", "--json")))
 
 
-def preview_json(ws: Workspace, name: str) -> Path:
+def preview_json(ws: Workspace, name: str, expect_failure: bool = False) -> Path:
     done = ws.pulumi("preview", "--json")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (done.returncode != 0) == expect_failure, done.stdout[-3000:] + done.stderr[-3000:]
     path = ws.root / f"{name}.json"
     path.write_text(done.stdout)
     keep = os.environ.get("SLIPWAY_SAVE_PREVIEWS")  # to refresh tests/delivery/fixtures
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         (Path(keep) / f"{name}.json").write_text(done.stdout)
+        (Path(keep) / "meta.json").write_text(json.dumps(
+            {"stack": ws.env_name, "shas": ws.shas}, indent=2) + "\n")
     return path
 
 
@@ -118,6 +120,10 @@ def assert_up(done: subprocess.CompletedProcess[str]) -> None:
 
 
 def test_1_first_release(ws: Workspace) -> None:
+    done = plan_comment(ws, preview_json(ws, "preview-first"), 6, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert f"first release of this stack → `{ws.shas[-1][:12]}`" in done.stdout
+    assert "`DATABASE_URL`" in done.stdout and "`SECRET_KEY`" in done.stdout
     assert_up(ws.up())
     assert outputs(ws)["deployedSha"] == ws.shas[-1]
 
@@ -157,6 +163,10 @@ def test_3_release(ws: Workspace) -> None:
     assert_up(ws.up())
     after = outputs(ws)
     assert (after["deployedSha"], after["replacedSha"]) == (ws.shas[-1], ws.shas[-2])
+    done = plan_comment(ws, preview_json(ws, "preview-noop"), 10, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert f"`{ws.shas[-1][:12]}`, unchanged" in done.stdout
+    assert "Nothing changes: merging would leave this stack as it is." in done.stdout
 
 
 def test_4_rollback_preview_changes_nothing(ws: Workspace) -> None:
@@ -231,3 +241,22 @@ def test_8_refused_when_the_tag_is_gone_and_nothing_changes(ws: Workspace) -> No
     assert ws.config_file.read_text() == config_before
     assert stack(ws, "export") == state_before
     assert ws.container()["Config"]["Labels"]["slipway.sha"] == ws.shas[-2]  # type: ignore[index]
+
+
+def test_9_a_failed_preview_is_posted_as_failed(ws: Workspace) -> None:
+    """Pinning the SHA whose tag is gone: the preview itself fails (the image is looked up),
+    and the comment says so, with the engine's error, and no secret."""
+    gone = ws.shas[-1]
+    current = ws.shas[-2]
+    ws.commit("a later commit")  # so that `gone` is not HEAD (HEAD would be built, not looked up)
+    ws.update_config(sha=gone)
+    try:
+        preview = preview_json(ws, "preview-failed", expect_failure=True)
+    finally:
+        ws.update_config(sha=current)  # the rollback's pin, as test_6 left it
+    done = plan_comment(ws, preview, 12, "--preview-exit-code", "255")
+    assert done.returncode == 0, done.stderr
+    body = pr_comments(ws, 12)[0]["body"]
+    assert "**The preview failed**" in body
+    assert f"{ws.env_name}-{gone}" in body
+    assert not [s for s in secret_values(ws) if s in body or s in preview.read_text()]
