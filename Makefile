@@ -19,6 +19,7 @@ unit: venv
 	$(PY) -m pytest tests/unit -q
 
 -include toolchain/toolchain.mk
+-include delivery.mk
 
 # Docker engine (no bridge), registry, Postgres, sshd, the GitHub test double, the app's base image.
 sandbox: venv
