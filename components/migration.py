@@ -13,6 +13,7 @@ from components.outputs import secret
 from slipway.commands.envfile import render_env_file
 from slipway.commands.migration import MigrationPlan
 from slipway.config import MigrationConfig
+from slipway.naming import MIGRATION_PLAN_ENV
 from slipway.runners.migrate import MIGRATED_PREFIX
 
 # The runner is stdlib-only Python, started from the project directory (the provider's cwd).
@@ -59,7 +60,7 @@ class Migration(pulumi.ComponentResource):
         run = command.local.Command(
             f"{name}-run",
             create=RUNNER_COMMAND,
-            environment={"SLIPWAY_MIGRATION_PLAN": plan},
+            environment={MIGRATION_PLAN_ENV: plan},
             stdin=stdin,
             # A new image digest or a new step list is a new migration: replace (= run again).
             triggers=[args.image, json.dumps(cfg.steps), cfg.timeout_minutes],

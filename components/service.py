@@ -18,6 +18,7 @@ from slipway.commands.deploy import (
 )
 from slipway.commands.envfile import render_env_file
 from slipway.config import ServerConfig, ServiceConfig
+from slipway.naming import DEPLOY_COMMAND_SUFFIX
 
 
 def ssh_connection(server: ServerConfig) -> command.remote.ConnectionArgs:
@@ -76,7 +77,7 @@ class Service(pulumi.ComponentResource):
             pulumi.Output.from_input(args.secret_env).apply(render_env_file)
         )
         deploy = command.remote.Command(
-            f"{name}-deploy",
+            f"{name}{DEPLOY_COMMAND_SUFFIX}",
             connection=ssh_connection(server),
             create=plans.apply(
                 lambda p: wrap_with_timeout(render_deploy_script(p), p.command_timeout_seconds)

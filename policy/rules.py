@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policy.values import InheritedSecretStr, SecretStr, Unknown, is_secret
+from slipway.naming import DEPLOY_COMMAND_SUFFIX, MIGRATION_COMMAND_SUFFIX, MIGRATION_PLAN_ENV
 
 LOCAL_COMMAND = "command:local:Command"
 REMOTE_COMMAND = "command:remote:Command"
@@ -29,9 +30,8 @@ GITHUB_ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
 DOCKER_CONTAINER = "docker:index/container:Container"
 DOCKER_REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 DOCKER_SERVICE = "docker:index/service:Service"
-MIGRATION_PLAN_ENV = "SLIPWAY_MIGRATION_PLAN"
-MIGRATION_SUFFIX = "-migration-run"
-DEPLOY_SUFFIX = "-deploy"
+MIGRATION_SUFFIX = MIGRATION_COMMAND_SUFFIX
+DEPLOY_SUFFIX = DEPLOY_COMMAND_SUFFIX
 
 # --------------------------------------------------------------------------- images
 

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from slipway.naming import DEPLOY_COMMAND_SUFFIX, MIGRATION_COMMAND_SUFFIX
+
 Op = Literal["create", "update", "replace", "delete", "same", "read", "other"]
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -27,8 +29,8 @@ DEPLOY_TYPE = "command:remote:Command"
 SECRET_TYPE = "github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret"  # noqa: S105 (a type)
 VARIABLE_TYPE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
 IMAGE_TYPE = "docker:index/image:Image"
-MIGRATION_SUFFIX = "-migration-run"
-DEPLOY_SUFFIX = "-deploy"
+MIGRATION_SUFFIX = MIGRATION_COMMAND_SUFFIX
+DEPLOY_SUFFIX = DEPLOY_COMMAND_SUFFIX
 # Pulumi's marker for a value that is not known until the update runs.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from slipway.commands import docker
 from slipway.commands.envfile import parse_env_file
 from slipway.commands.migration import MigrationPlan, describe, step_args
+from slipway.naming import MIGRATION_PLAN_ENV
 
 MASK = "********"
 MIGRATED_PREFIX = "migrated-image="
@@ -82,7 +83,7 @@ def run_step(plan: MigrationPlan, index: int, env_text: str, deadline: float,
 
 
 def main() -> int:
-    plan = MigrationPlan.from_json(os.environ["SLIPWAY_MIGRATION_PLAN"])
+    plan = MigrationPlan.from_json(os.environ[MIGRATION_PLAN_ENV])
     env_text = sys.stdin.read()
     secrets = secret_values(parse_env_file(env_text), plan.secret_names)
     deadline = time.monotonic() + plan.timeout_seconds

@@ -19,6 +19,7 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from policy import pack, rules
 from policy.values import SECRET_SIG, SIG_KEY, install_secret_marking, mark_secrets, plain
+from slipway.naming import MIGRATION_PLAN_ENV
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -117,7 +118,7 @@ def test_mutable_migration_image_fires_through_the_sdk(servicer: _PolicyAnalyzer
     plan = '{"image": "registry.example.com/app:prod-latest", "sha": "x", "steps": []}'
     out = analyze(servicer, rules.LOCAL_COMMAND, "app-migration-run",
                   {"create": "python3 -m slipway.runners.migrate",
-                   "environment": {rules.MIGRATION_PLAN_ENV: plan}, "stdin": secret("DATABASE_URL=x\n")})
+                   "environment": {MIGRATION_PLAN_ENV: plan}, "stdin": secret("DATABASE_URL=x\n")})
     assert [name for name, _ in out] == [pack.IMAGES_PINNED]
 
 
@@ -158,7 +159,7 @@ MIGRATION_URN = f"urn:pulumi:prod::p::{rules.LOCAL_COMMAND}::app-migration-run"
 def test_stack_rules_through_the_sdk(servicer: _PolicyAnalyzerServicer) -> None:
     migration = stack_resource(rules.LOCAL_COMMAND, "app-migration-run",
                                {"create": "python3 -m slipway.runners.migrate",
-                                "environment": {rules.MIGRATION_PLAN_ENV: UNKNOWN},
+                                "environment": {MIGRATION_PLAN_ENV: UNKNOWN},
                                 "stdin": secret("A='b'\n")})
     good = stack_resource(rules.REMOTE_COMMAND, "app-backend-deploy", deploy(create=UNKNOWN),
                           prop_deps={"create": [MIGRATION_URN]})

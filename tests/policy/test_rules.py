@@ -17,6 +17,7 @@ from policy.rules import StackResource
 from policy.values import InheritedSecretStr, SecretStr, Unknown
 from slipway.commands.deploy import DeployPlan, render_deploy_script, render_remove_script, wrap_with_timeout
 from slipway.commands.migration import MigrationPlan
+from slipway.naming import MIGRATION_PLAN_ENV
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 DIGEST = "sha256:" + "ab" * 32
@@ -30,7 +31,7 @@ def migration_props(image: str = PINNED, **extra: Any) -> dict[str, Any]:
     plan = MigrationPlan(environment="prod", sha=SHA, image=image,
                          steps=(("python", "manage.py", "migrate"),), timeout_seconds=900, network="host")
     return {"create": "python3 -m slipway.runners.migrate",
-            "environment": {rules.MIGRATION_PLAN_ENV: plan.to_json()},
+            "environment": {MIGRATION_PLAN_ENV: plan.to_json()},
             "stdin": SecretStr("DATABASE_URL='postgres://app:pw-123456789@db/app'\n"), **extra}
 
 
@@ -114,15 +115,15 @@ def test_migration_with_mutable_image_fires() -> None:
 
 def test_migration_plan_that_hides_its_image_fires() -> None:
     props = migration_props()
-    props["environment"] = {rules.MIGRATION_PLAN_ENV: "not json"}
+    props["environment"] = {MIGRATION_PLAN_ENV: "not json"}
     assert "is not valid JSON" in rules.check_images(LOCAL, "m", props)[0]
-    props["environment"] = {rules.MIGRATION_PLAN_ENV: json.dumps({"steps": []})}
+    props["environment"] = {MIGRATION_PLAN_ENV: json.dumps({"steps": []})}
     assert "has no `image`" in rules.check_images(LOCAL, "m", props)[0]
 
 
 def test_unknown_plan_or_script_is_not_judged_in_preview() -> None:
     props = migration_props()
-    props["environment"] = {rules.MIGRATION_PLAN_ENV: Unknown()}
+    props["environment"] = {MIGRATION_PLAN_ENV: Unknown()}
     assert rules.check_images(LOCAL, "m", props) == []
     assert rules.check_images(REMOTE, "d", deploy_props(create=Unknown())) == []
 
@@ -278,7 +279,7 @@ def test_plain_text_proxy_key_fires() -> None:
 
 def test_secret_environment_values_must_be_secret() -> None:
     env = {
-        rules.MIGRATION_PLAN_ENV: "{}",
+        MIGRATION_PLAN_ENV: "{}",
         "APP_SHA": SHA,
         "DB_PASSWORD": "hunter2hunter2",  # secret by name
         "SSH_PUBLIC_KEY": "ssh-ed25519 AAAA",  # public: fine

@@ -150,3 +150,15 @@ def test_stacks_differ_only_in_values(tmp_path: Path) -> None:
     for a, b in zip(sorted(dev.registrations, key=lambda r: (r.typ, r.name)),
                     sorted(prod.registrations, key=lambda r: (r.typ, r.name)), strict=True):
         assert set(a.raw) == set(b.raw), (a.typ, a.name)
+
+
+def test_resource_names_match_what_the_policy_pack_and_plan_comment_look_for(tmp_path: Path) -> None:
+    from slipway.naming import DEPLOY_COMMAND_SUFFIX, MIGRATION_COMMAND_SUFFIX, MIGRATION_PLAN_ENV
+
+    result = run("dev", tmp_path)
+    migrations = [r for r in result.of_type("command:local:Command")
+                  if r.name.endswith(MIGRATION_COMMAND_SUFFIX)]
+    assert len(migrations) == 1 and MIGRATION_PLAN_ENV in migrations[0].inputs["environment"]
+    deploys = [r.name for r in result.of_type("command:remote:Command")
+               if r.name.endswith(DEPLOY_COMMAND_SUFFIX)]
+    assert sorted(deploys) == ["app-backend-deploy", "app-frontend-deploy"]

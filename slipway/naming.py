@@ -1,0 +1,9 @@
+"""Names other tools rely on to find slipway's resources in a stack or a preview.
+
+The policy pack and the PR plan comment recognise the migration and the deploys by these;
+the components build their names from them, and a unit test holds the two together.
+"""
+
+MIGRATION_PLAN_ENV = "SLIPWAY_MIGRATION_PLAN"  # the runner's plan, in the command's environment
+MIGRATION_COMMAND_SUFFIX = "-migration-run"  # `<pipeline>-migration-run`
+DEPLOY_COMMAND_SUFFIX = "-deploy"  # `<pipeline>-<service>-deploy`
