@@ -48,7 +48,6 @@ class Image(pulumi.ComponentResource):
     sha_ref: pulumi.Output[str]
     latest_ref: pulumi.Output[str]
     digest: pulumi.Output[str]
-    built: bool
 
     def __init__(self, name: str, args: ImageArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -57,9 +56,7 @@ class Image(pulumi.ComponentResource):
         sha_tag = f"{repo}:{args.environment}-{args.release.sha}"
         latest_tag = f"{repo}:{args.environment}-latest"
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        self.built = args.release.mode == "build"
-
-        if self.built:
+        if args.release.mode == "build":
             registry = docker.RegistryArgs(
                 server=registry_host(args.registry.server),
                 username=args.registry.username,
