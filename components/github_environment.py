@@ -38,16 +38,17 @@ class GitHubEnvironment(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         reviewers = (
-            [github.RepositoryEnvironmentReviewerArgs(users=list(cfg.reviewer_users),
-                                                      teams=list(cfg.reviewer_teams))]
-            if cfg.reviewer_users or cfg.reviewer_teams else []
+            [github.RepositoryEnvironmentReviewerArgs(users=list(cfg.reviewers.users),
+                                                      teams=list(cfg.reviewers.teams))]
+            if cfg.reviewers.users or cfg.reviewers.teams else []
         )
+        policy = cfg.branch_policy
         branch_policy = (
             github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
-                protected_branches=cfg.protected_branches,
-                custom_branch_policies=bool(cfg.custom_branches),
+                protected_branches=policy.protected_branches,
+                custom_branch_policies=bool(policy.custom_branches),
             )
-            if cfg.protected_branches or cfg.custom_branches else None
+            if policy.protected_branches or policy.custom_branches else None
         )
         env = github.RepositoryEnvironment(
             f"{name}-environment",
@@ -60,7 +61,7 @@ class GitHubEnvironment(pulumi.ComponentResource):
             opts=child,
         )
         in_env = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[env])
-        for index, branch in enumerate(cfg.custom_branches):
+        for index, branch in enumerate(policy.custom_branches):
             github.RepositoryEnvironmentDeploymentPolicy(
                 f"{name}-branch-{index + 1}", repository=cfg.repository,
                 environment=env.environment, branch_pattern=branch, opts=in_env,

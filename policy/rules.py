@@ -21,6 +21,7 @@ from typing import Any
 
 from policy.values import InheritedSecretStr, SecretStr, Unknown, is_secret
 from slipway.naming import DEPLOY_COMMAND_SUFFIX, MIGRATION_COMMAND_SUFFIX, MIGRATION_PLAN_ENV
+from slipway.secret import looks_secret
 
 LOCAL_COMMAND = "command:local:Command"
 REMOTE_COMMAND = "command:remote:Command"
@@ -289,9 +290,6 @@ def check_prod_reviewers(resource_type: str, name: str, props: Mapping[str, Any]
 
 # ----------------------------------------------------------------------- secrets
 
-_SECRET_NAME = re.compile(
-    r"PASSW(?:OR)?D|SECRET|TOKEN|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_?KEY|AUTH|DATABASE_URL|"
-    r"(?:^|_)DSN$|(?:^|_)KEY$")
 _PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 _URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@'\"]+:[^\s/@'\"]+@")
 _TOKEN = re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}")
@@ -300,8 +298,7 @@ _CONNECTION_SECRET_FIELDS = ("privateKey", "password", "privateKeyPassword")
 
 
 def secret_looking_name(name: str) -> bool:
-    upper = name.upper()
-    return "PUBLIC" not in upper and bool(_SECRET_NAME.search(upper))
+    return looks_secret(name)
 
 
 def secret_patterns(text: str) -> list[str]:

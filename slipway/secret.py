@@ -1,8 +1,22 @@
-"""A secret value that cannot leak through repr, str or f-strings by accident."""
+"""A secret value that cannot leak by accident, and the one rule for names that hold secrets."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# One home for "this name holds a secret": config refuses such names as plain env vars, the
+# policy pack flags them in plain inputs, the plan comment redacts their values.
+_SECRET_NAME = re.compile(
+    r"PASSW(?:OR)?D|PASSPHRASE|SECRET|TOKEN|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_?KEY|AUTH|"
+    r"DATABASE_URL|(?:^|_)DSN$|(?:^|_)KEY$"
+)
+
+
+def looks_secret(name: str) -> bool:
+    """True for names such as SECRET_KEY, DB_PASSWORD, GITHUB_TOKEN or SENTRY_DSN."""
+    upper = name.upper()
+    return "PUBLIC" not in upper and bool(_SECRET_NAME.search(upper))
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,9 @@ from slipway.delivery.ordering import Ordering, decide, git_probe
 from slipway.delivery.plan_render import comment_marker, render
 from slipway.delivery.preview import ReleasePlan, read_plan
 from slipway.delivery.sticky import upsert
-from slipway.secret import Secret
+from slipway.secret import Secret, looks_secret
 
 # Environment variables whose values must never end up in a comment, whatever happens.
-_SECRET_ENV = re.compile(r"(TOKEN|PASSWORD|PASSPHRASE|SECRET|PRIVATE|CREDENTIAL|_KEY$)")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -45,7 +44,7 @@ def redact(text: str, values: Sequence[str]) -> str:
 
 
 def secret_env_values(environ: Mapping[str, str]) -> list[str]:
-    return [v for k, v in environ.items() if _SECRET_ENV.search(k.upper()) and v]
+    return [v for k, v in environ.items() if looks_secret(k) and v]
 
 
 def _load_json(path: Path | None, default: Any) -> Any:

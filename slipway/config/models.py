@@ -1,0 +1,413 @@
+"""The stack config's shape: pydantic models of every `slipway:*` section, validated once.
+
+`*Spec` models are what a user writes in Pulumi.<stack>.yaml (camelCase keys, unknown keys
+refused). `*Config` models add what comes from elsewhere (secrets, the service's name) and are
+what components take. All are frozen.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from slipway.config.fields import (
+    arg_map,
+    check_text,
+    env_map,
+    flag,
+    id_list,
+    integer,
+    invalid,
+    plain,
+    shown,
+    text,
+    text_list,
+)
+from slipway.secret import Secret
+
+NAMESPACE = "slipway"
+DATABASE_URL_ENV = "DATABASE_URL"
+DEFAULT_MIGRATION_STEPS: tuple[tuple[str, ...], ...] = (
+    ("python", "manage.py", "migrate_schemas", "--shared", "--fake-initial"),
+    ("python", "manage.py", "create_super_tenant", "--no-input"),
+    ("python", "manage.py", "migrate_schemas", "--tenant"),
+)
+DEFAULT_MIGRATION_TIMEOUT_MINUTES = 15
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9]{0,15}$"
+SERVICE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+_HOSTNAME = r"^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:]+\]$"
+_PG_IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
+_REPOSITORY = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+_REGISTRY = r"^[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+_HOST_KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+    "ssh-rsa",
+)
+
+HOST_KEY_FIX = (
+    "pin the server's key: ssh-keyscan -p <port> <host> | grep ed25519 | cut -d' ' -f2-"
+    ' then set it as {key} ("ssh-ed25519 AAAA...")'
+)
+
+
+def required(alias: str | None = None) -> Any:
+    """A required field whose absence its own validator reports, with an example fix."""
+    return Field(None, alias=alias, validate_default=True)
+
+
+class Spec(BaseModel):
+    """Strict, frozen, camelCase in YAML; a key it does not know is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+class RegistrySpec(Spec):
+    server: Annotated[
+        str,
+        text(
+            _REGISTRY,
+            "a registry host and optional path, without a scheme",
+            "registry.digitalocean.com/myteam",
+        ),
+    ] = required()
+    username: Annotated[str, text(example="ci@example.com")] | None = None
+
+
+class RegistryConfig(RegistrySpec):
+    password: Secret | None = None  # slipway:registryPassword
+
+
+# --------------------------------------------------------------------------- server
+
+
+def _host_key(value: Any) -> str:
+    fix = HOST_KEY_FIX
+    if not value:
+        raise invalid("is missing; slipway never connects to a server whose key is not pinned", fix=fix)
+    if not isinstance(value, str):
+        raise invalid(f"must be a string like 'ssh-ed25519 AAAA...', got {shown(value)}", fix=fix)
+    parts = value.split()
+    if len(parts) < 2 or parts[0] not in _HOST_KEY_TYPES:
+        raise invalid(f"{value[:40]!r} is not a public host key line", fix=fix)
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+        embedded = blob[4 : 4 + int.from_bytes(blob[:4], "big")].decode()
+    except (ValueError, UnicodeDecodeError):
+        raise invalid("has a key body that is not valid base64", fix=fix) from None
+    expected = "ssh-rsa" if parts[0].startswith("rsa-sha2") else parts[0]
+    if embedded != expected:
+        raise invalid(f"says {parts[0]} but the key inside is {embedded or 'unreadable'}", fix=fix)
+    return f"{parts[0]} {parts[1]}"
+
+
+def _deploy_user(value: Any) -> str:
+    user = check_text(r"^[a-z_][a-z0-9_-]*$", "a Unix user name", "deploy")(value)
+    if user == "root":
+        raise invalid("is 'root'; deploy as an unprivileged user in the docker group", example="deploy")
+    return user
+
+
+class ServerSpec(Spec):
+    host: Annotated[str, text(_HOSTNAME, "a host name or address", "203.0.113.10")] = required()
+    port: Annotated[int, integer(1, 65535, "22")] = 22
+    user: Annotated[str, plain(_deploy_user)] = required()
+    host_key: Annotated[str, plain(_host_key)] = required("hostKey")
+    deploy_dir: Annotated[str, text(r"^/[A-Za-z0-9._/-]+$", "an absolute path", "/srv/slipway")] = Field(
+        "/srv/slipway", alias="deployDir"
+    )
+    command_timeout_seconds: Annotated[int, integer(30, 3600, "600")] = Field(
+        600, alias="commandTimeoutSeconds"
+    )
+
+
+class ServerConfig(ServerSpec):
+    private_key: Secret  # slipway:sshPrivateKey
+
+
+# --------------------------------------------------------------------------- database
+
+
+class DatabaseSpec(Spec):
+    admin_host: Annotated[
+        str, text(_HOSTNAME, "a host name", "db-postgresql-nyc1-12345.db.ondigitalocean.com")
+    ] = required("adminHost")
+    admin_port: Annotated[int, integer(1, 65535, "25060")] = Field(5432, alias="adminPort")
+    admin_user: Annotated[str, text(example="doadmin")] = required("adminUser")
+    admin_database: Annotated[str, text(example="defaultdb")] = Field("postgres", alias="adminDatabase")
+    sslmode: Annotated[
+        str, text("^(" + "|".join(SSL_MODES) + ")$", "one of " + ", ".join(SSL_MODES), "require")
+    ] = "require"
+    name: Annotated[str, text(_PG_IDENT, "lower-case letters, digits and _", "projectmeats_dev")] = required()
+    role: Annotated[str, text(_PG_IDENT, "lower-case letters, digits and _", "projectmeats_dev_app")] = (
+        required()
+    )
+    # How the app (and so the migration) reaches the database; defaults to the admin endpoint.
+    app_host: Annotated[
+        str, text(_HOSTNAME, "a host name", "private-db-postgresql-nyc1-12345.db.ondigitalocean.com")
+    ] = Field("", alias="appHost")
+    app_port: Annotated[int, integer(1, 65535, "25060")] = Field(5432, alias="appPort")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _app_endpoint_defaults_to_admin(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            if data.get("adminHost") is not None:
+                data.setdefault("appHost", data["adminHost"])
+            data.setdefault("appPort", data.get("adminPort", 5432))
+        return data
+
+    @model_validator(mode="after")
+    def _role_is_not_admin(self) -> DatabaseSpec:
+        if self.role == self.admin_user:
+            raise invalid(
+                "must differ from adminUser: the app gets its own least-privilege role",
+                at=("role",),
+                example="<app role>",
+            )
+        return self
+
+
+class DatabaseConfig(DatabaseSpec):
+    admin_password: Secret  # slipway:databaseAdminPassword
+
+
+# --------------------------------------------------------------------------- services
+
+
+def _volume(value: Any) -> str:
+    if not isinstance(value, str):
+        raise invalid(f"must be a string, got {shown(value)}", fix="e.g. /srv/media:/app/media")
+    parts = value.split(":")
+    if not (
+        len(parts) in (2, 3)
+        and parts[0].startswith("/")
+        and parts[1].startswith("/")
+        and (len(parts) == 2 or parts[2] in ("ro", "rw"))
+    ):
+        raise invalid(
+            f"{value!r} is not HOST_PATH:CONTAINER_PATH[:ro|rw]",
+            fix="use absolute paths, e.g. /srv/media:/app/media",
+        )
+    return value
+
+
+def _volumes(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise invalid(
+            f"must be a list, got {shown(value)}",
+            fix='write it as a YAML list, e.g. ["/srv/media:/app/media"]',
+        )
+    return tuple(_volume(v) for v in value)
+
+
+class ServiceSpec(Spec):
+    context: Annotated[str, text(example="../backend")] = required()
+    dockerfile: Annotated[str, text(example="Dockerfile")] = "Dockerfile"
+    repository: Annotated[str, text(_REPOSITORY, "lower-case image repository name", "myapp-backend")] = (
+        required()
+    )
+    port: Annotated[int, integer(1, 65535, "8000")] = required()
+    health_path: Annotated[str, text(r"^/[^\s]*$", "a path starting with /", "/api/v1/ready/")] = required(
+        "healthPath"
+    )
+    health_timeout_seconds: Annotated[int, integer(5, 900, "60")] = Field(60, alias="healthTimeoutSeconds")
+    command: Annotated[tuple[str, ...], text_list('["gunicorn", "app.wsgi"]')] = ()
+    env: Annotated[dict[str, str], env_map()] = Field(default_factory=dict)
+    secret_env: Annotated[
+        tuple[str, ...],
+        text_list("[SECRET_KEY]", r"^[A-Z_][A-Z0-9_]*$", "an environment variable name (A-Z, 0-9, _)"),
+    ] = Field((), alias="secretEnv")
+    volumes: Annotated[tuple[str, ...], plain(_volumes)] = ()
+    build_args: Annotated[dict[str, str], arg_map()] = Field(default_factory=dict, alias="buildArgs")
+
+
+class ServiceConfig(ServiceSpec):
+    name: str
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def _steps(value: Any) -> tuple[tuple[str, ...], ...]:
+    example = "[python, manage.py, migrate, --noinput]"
+    if not isinstance(value, list) or not value:
+        raise invalid(
+            "must be a non-empty list of commands",
+            fix=f"list each step as a list of arguments, e.g. {example}",
+        )
+    steps = []
+    for index, step in enumerate(value):
+        if isinstance(step, str):
+            raise invalid(
+                "is a string; give each step as a list of arguments so nothing is" " re-parsed by a shell",
+                at=(f"[{index}]",),
+                fix=f"write it as {json.dumps(step.split())}",
+            )
+        if not isinstance(step, list) or not step or not all(isinstance(a, str) and a for a in step):
+            raise invalid("must be a non-empty list of strings", at=(f"[{index}]",), fix=f"e.g. {example}")
+        steps.append(tuple(step))
+    return tuple(steps)
+
+
+class MigrationConfig(Spec):
+    service: Annotated[str, text(example="backend")] = "backend"
+    steps: Annotated[tuple[tuple[str, ...], ...], plain(_steps)] = DEFAULT_MIGRATION_STEPS
+    timeout_minutes: Annotated[int, integer(1, 120, "15")] = Field(
+        DEFAULT_MIGRATION_TIMEOUT_MINUTES, alias="timeoutMinutes"
+    )
+    network: Annotated[str, text(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", "a docker network name", "host")] = "host"
+
+
+# --------------------------------------------------------------------------- github
+
+_ID_FIX = (
+    "look ids up with: gh api users/<login> --jq .id" " (teams: gh api orgs/<org>/teams/<slug> --jq .id)"
+)
+
+
+class ReviewersSpec(Spec):
+    users: Annotated[tuple[int, ...], id_list(_ID_FIX)] = ()
+    teams: Annotated[tuple[int, ...], id_list(_ID_FIX)] = ()
+
+
+class BranchPolicySpec(Spec):
+    protected_branches: Annotated[bool, flag()] = Field(False, alias="protectedBranches")
+    custom_branches: Annotated[tuple[str, ...], text_list("[main]")] = Field((), alias="customBranches")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BranchPolicySpec:
+        if self.protected_branches and self.custom_branches:
+            raise invalid(
+                "cannot have both protectedBranches and customBranches" " (GitHub allows one kind of policy)",
+                fix="keep one of the two",
+            )
+        return self
+
+
+class GitHubSpec(Spec):
+    owner: Annotated[
+        str, text(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$", "a GitHub user or organisation", "my-org")
+    ] = required()
+    repository: Annotated[str, text(r"^[A-Za-z0-9._-]{1,100}$", "a repository name", "my-app")] = required()
+    environment: Annotated[
+        str, text(r"^[A-Za-z0-9._-]{1,255}$", "a GitHub environment name", "dev-backend")
+    ] = required()
+    base_url: (
+        Annotated[
+            str, text(r"^https?://[^\s]+/$", "an http(s) URL ending in /", "https://github.example.com/")
+        ]
+        | None
+    ) = Field(None, alias="baseUrl")
+    reviewers: ReviewersSpec = Field(default_factory=lambda: ReviewersSpec.model_validate({}))
+    branch_policy: BranchPolicySpec = Field(
+        default_factory=lambda: BranchPolicySpec.model_validate({}), alias="branchPolicy"
+    )
+    secrets: Annotated[tuple[str, ...], text_list("[DATABASE_URL, SECRET_KEY]")] = ()
+    variables: Annotated[dict[str, str], env_map()] = Field(default_factory=dict)
+
+
+class GitHubConfig(GitHubSpec):
+    token: Secret | None = None  # slipway:githubToken (else GITHUB_TOKEN)
+
+
+# --------------------------------------------------------------------------- the stack
+
+_SERVICE_NAME = check_text(SERVICE_NAME_PATTERN, "lower-case letters, digits and -", "backend")
+
+
+def _service_name(value: Any) -> str:
+    try:
+        return _SERVICE_NAME(value)
+    except Exception:
+        raise invalid(
+            f"{value!r} is not a valid service name (lower-case letters, digits, -)",
+            fix="rename the service, e.g. backend",
+        ) from None
+
+
+class StackSpec(Spec):
+    """Every non-secret `slipway:*` key. Secrets are read and checked separately (secrets.py)."""
+
+    environment: Annotated[
+        str, text(ENVIRONMENT_PATTERN, "use a short lower-case name such as dev, uat or prod", "dev")
+    ] = required()
+    sha: Annotated[str, text(example="<40-hex sha>")] | None = None
+    app_url: Annotated[
+        str, text(r"^https?://[^\s/]+(/\S*)?$", "an absolute http(s) URL", "https://dev.example.com")
+    ] = required("appUrl")
+    registry: RegistrySpec
+    server: ServerSpec
+    database: DatabaseSpec
+    services: dict[Annotated[str, plain(_service_name)], ServiceSpec] = required()
+    migration: MigrationConfig = Field(default_factory=lambda: MigrationConfig.model_validate({}))
+    github: GitHubSpec
+
+    @model_validator(mode="after")
+    def _has_a_service(self) -> StackSpec:
+        if not self.services:
+            raise invalid(
+                "declares no service", at=("services",), fix="add at least one service under slipway:services"
+            )
+        return self
+
+
+# Secret top-level keys (value -> where it lands), known so a typo of one gets a suggestion.
+SECRET_KEYS = ("registryPassword", "sshPrivateKey", "databaseAdminPassword", "githubToken", "secrets")
+
+
+@dataclass(frozen=True)
+class Release:
+    """Which commit this stack deploys and whether this run builds it."""
+
+    sha: str
+    # "build": the SHA is the build context's checkout, so the image is built from it.
+    # "reuse": a pinned other SHA (a rollback); its existing image is looked up, never built.
+    mode: Literal["build", "reuse"]
+    head_sha: str | None
+
+    @property
+    def is_rollback_pin(self) -> bool:
+        return self.mode == "reuse"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything one stack (one environment) needs, validated."""
+
+    stack: str
+    environment: str
+    release: Release
+    app_url: str
+    registry: RegistryConfig
+    server: ServerConfig
+    database: DatabaseConfig
+    services: tuple[ServiceConfig, ...]
+    migration: MigrationConfig
+    github: GitHubConfig
+    secrets: Mapping[str, Secret] = field(repr=False)
+
+    def service(self, name: str) -> ServiceConfig:
+        return next(s for s in self.services if s.name == name)
+
+    def image_tag(self, sha: str | None = None) -> str:
+        return f"{self.environment}-{sha or self.release.sha}"
+
+    @property
+    def latest_tag(self) -> str:
+        return f"{self.environment}-latest"

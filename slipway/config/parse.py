@@ -1,0 +1,102 @@
+"""parse_stack_config: raw `slipway:*` values in, one validated StackConfig (or every problem) out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from slipway.config.models import (
+    SECRET_KEYS,
+    DatabaseConfig,
+    GitHubConfig,
+    RegistryConfig,
+    ServerConfig,
+    ServiceConfig,
+    StackConfig,
+    StackSpec,
+)
+from slipway.config.raw import RawConfig
+from slipway.config.release import pin_problem, resolve_release
+from slipway.config.rules import cross_section_problems
+from slipway.config.translate import problems_from
+from slipway.errors import ConfigError, Problem
+from slipway.gitinfo import GitReader
+from slipway.secret import Secret
+
+
+def parse_stack_config(
+    raw: Mapping[str, str], secret_keys: set[str], *, stack: str, project_dir: Path, git: GitReader
+) -> StackConfig:
+    """Parse and validate the stack config; raise ConfigError naming every bad key.
+
+    Pure apart from the git reader and checking that build contexts exist: it takes the raw
+    values as Pulumi hands them over and the set of keys that were set as secrets.
+    """
+    source = RawConfig.read(raw, secret_keys, stack)
+    problems: list[Problem] = source.problems
+    registry_username = _plain_section(source, "registry").get("username")
+    secrets = {
+        "registry": source.secret("registryPassword", required=registry_username is not None),
+        "server": source.secret("sshPrivateKey"),
+        "database": source.secret("databaseAdminPassword"),
+        "github": source.secret("githubToken", required=False),
+    }
+    ssh_key = secrets["server"]
+    if ssh_key is not None and "PRIVATE KEY-----" not in ssh_key.reveal():
+        problems.append(
+            Problem(
+                "slipway:sshPrivateKey",
+                "is not an SSH private key (no PRIVATE KEY block)",
+                "pulumi config set --secret slipway:sshPrivateKey"
+                f" --stack {stack} < ~/.ssh/deploy_ed25519",
+            )
+        )
+    app_secrets = source.app_secrets()
+
+    spec: StackSpec | None = None
+    try:
+        spec = StackSpec.model_validate(source.plain)
+    except ValidationError as error:
+        problems += problems_from(error, StackSpec, stack, extra_known=SECRET_KEYS)
+    if spec is None:
+        pin = source.plain.get("sha")
+        shape = pin_problem(pin, stack=stack) if isinstance(pin, str) and pin.strip() else None
+        raise ConfigError(stack, problems + ([shape] if shape else []))
+
+    problems += cross_section_problems(spec, app_secrets, stack=stack, project_dir=project_dir)
+    release = resolve_release(spec.sha, spec.services, stack=stack, project_dir=project_dir, git=git)
+    if isinstance(release, Problem):
+        problems.append(release)
+    if problems or isinstance(release, Problem):
+        raise ConfigError(stack, problems)
+    assert secrets["server"] is not None and secrets["database"] is not None  # else a problem above
+    return StackConfig(
+        stack=stack,
+        environment=spec.environment,
+        release=release,
+        app_url=spec.app_url,
+        registry=_with(RegistryConfig, spec.registry, password=secrets["registry"]),
+        server=_with(ServerConfig, spec.server, private_key=secrets["server"]),
+        database=_with(DatabaseConfig, spec.database, admin_password=secrets["database"]),
+        services=tuple(_with(ServiceConfig, s, name=n) for n, s in spec.services.items()),
+        migration=spec.migration,
+        github=_with(GitHubConfig, spec.github, token=secrets["github"]),
+        secrets=app_secrets,
+    )
+
+
+def _plain_section(source: RawConfig, name: str) -> dict[str, object]:
+    value = source.plain.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _with(cls: type[M], spec: BaseModel, **extra: Secret | str | None) -> M:
+    """The config model: the validated spec's fields plus what came from elsewhere."""
+    values: dict[str, Any] = {**dict(spec), **extra}
+    return cls.model_construct(None, **values)
