@@ -1,5 +1,6 @@
 """slipway: one stack = one environment's release pipeline. All logic lives in components/."""
 
+import os
 from pathlib import Path
 
 import pulumi
@@ -7,8 +8,12 @@ import pulumi
 from components.pipeline import Pipeline
 from slipway.errors import ConfigError
 from slipway.stack import load_stack_config
+from slipway.state_settings import unsafe_program_settings
 
 project_dir = Path(__file__).resolve().parent
+unsafe = unsafe_program_settings(pulumi.get_stack(), os.environ)
+if unsafe:
+    raise pulumi.RunError("slipway: " + "; ".join(unsafe) + ". Nothing was changed.")
 try:
     config = load_stack_config(project_dir)
 except ConfigError as error:

@@ -5,7 +5,7 @@
 # the checkout stays clean and nothing secret is ever written to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/env.sh
+source scripts/local-env.sh
 # Fail before touching anything when a provider plugin is missing (toolchain/README.md).
 missing=()
 for plugin in command docker github postgresql; do

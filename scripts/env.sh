@@ -11,7 +11,8 @@
 #   The repo's .venv/bin (if it exists) comes next, so Pulumi runs the program
 #   with the venv's python.
 # - Pulumi runs offline: no update check, no automatic plugin downloads.
-# - PULUMI_HOME and the state backend default to folders under SLIPWAY_CACHE.
+# - PULUMI_HOME defaults to a folder under SLIPWAY_CACHE. State backend and passphrase are
+#   never defaulted here (scripts/local-env.sh does that for the local stack and tests only).
 
 export SLIPWAY_CACHE="${SLIPWAY_CACHE:-${HOME}/.cache/slipway}"
 SLIPWAY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,14 +66,8 @@ fi
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_HOME="${PULUMI_HOME:-${SLIPWAY_CACHE}/pulumi-home}"
-if [[ -z "${PULUMI_BACKEND_URL:-}" ]]; then
-    mkdir -p "${SLIPWAY_CACHE}/state"
-    export PULUMI_BACKEND_URL="file://${SLIPWAY_CACHE}/state"
-fi
-# The local sandbox stack's passphrase; real stacks bring their own.
-if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
-    export PULUMI_CONFIG_PASSPHRASE=slipway-local-sandbox
-fi
+# No state backend and no passphrase here: a real stack brings its own (PULUMI_BACKEND_URL,
+# PULUMI_CONFIG_PASSPHRASE[_FILE]); the local stack's defaults are in scripts/local-env.sh.
 # The policy pack's analyzer launcher (policy/README.md): `pulumi preview --policy-pack policy`.
 case ":${PATH}:" in
     *":${SLIPWAY_ROOT}/policy/bin:"*) ;;

@@ -20,6 +20,7 @@ registry password is read with `pulumi config get` into memory and sent only to 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from slipway.delivery.rollback_target import (
     expand_prefix,
     image_refs,
 )
+from slipway.state_settings import state_problems
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -171,6 +173,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    unsafe = state_problems(args.stack, os.environ)
+    if unsafe:
+        print("slipway rollback: refused before running anything:\n"
+              + "\n".join(f"  - {p}" for p in unsafe), file=sys.stderr)
+        return EXIT_REFUSED
     return run(args, PulumiCli(stack=args.stack, config_file=args.config_file, cwd=args.cwd))
 
 

@@ -28,3 +28,18 @@ def test_bad_config_fails_before_any_resource_with_every_problem_named(tmp_path:
     assert ws.secret_key not in output
     resources = json.loads(ws.export())["deployment"].get("resources") or []
     assert [r["type"] for r in resources] in ([], ["pulumi:pulumi:Stack"])
+
+
+def test_a_real_stack_refuses_the_local_sandbox_passphrase(tmp_path: Path) -> None:
+    from slipway.state_settings import LOCAL_PASSPHRASE
+
+    ws = Workspace(tmp_path, sandbox_env())
+    ws.passphrase = ws.env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
+    ws.setup()
+    done = ws.up()
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "PULUMI_CONFIG_PASSPHRASE is the local sandbox's public passphrase" in output
+    assert "Traceback" not in output
+    resources = json.loads(ws.export())["deployment"].get("resources") or []
+    assert [r["type"] for r in resources] in ([], ["pulumi:pulumi:Stack"])
