@@ -15,14 +15,17 @@
 # generated files (schema-embed.json, rewritten upstream modules) are made
 # there from the Go module cache and never written into the checkout.
 #
-# A binary whose Go module the module proxy refuses to serve is recorded in
-# .../toolchain/<key>/unavailable/<name> (with the proxy's answer) and skipped;
-# the run still exits 0 for that. Any other failure exits non-zero.
+# A binary whose Go module the module proxy refuses to serve (its 403 "not available"
+# answer, and only that) is recorded in .../toolchain/<key>/unavailable/<name> and skipped;
+# the run still exits 0 for that. Any other failure (network, checksum, a typo in a pin)
+# exits non-zero with its error.
 set -euo pipefail
 
 # shellcheck source=toolchain/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 slipway_load_pins
+# shellcheck source=toolchain/fetch.sh
+. "$(dirname "${BASH_SOURCE[0]}")/fetch.sh"
 
 FORCE=0
 case "${1:-}" in
@@ -79,39 +82,6 @@ stage() {
     mkdir -p "${dst}"
     cp -R "${MODULES}/$1/." "${dst}/"
     printf '%s\n' "${dst}"
-}
-
-# fetch MODULE@VERSION: download it into the module cache and set FETCHED_DIR
-# to its folder. If it cannot be had, sets FETCH_ERROR and returns 3.
-# (Call it directly, not in $(...), so the variables reach the caller.)
-FETCHED_DIR=""
-FETCH_ERROR=""
-fetch() {
-    local out
-    FETCHED_DIR=""
-    FETCH_ERROR=""
-    out="$(go mod download -json "$1" 2>>"${LOG}")" || true
-    printf '%s\n' "${out}" >>"${LOG}"
-    FETCHED_DIR="$(printf '%s\n' "${out}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-    if [[ -n "${FETCHED_DIR}" && -d "${FETCHED_DIR}" ]]; then
-        return 0
-    fi
-    FETCH_ERROR="$(printf '%s\n' "${out}" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p')"
-    FETCH_ERROR="${FETCH_ERROR:-go mod download $1 failed (see ${LOG})}"
-    return 3
-}
-
-# mark_unavailable NAME MODULE@VERSION: record that the proxy refused it.
-mark_unavailable() {
-    {
-        printf 'module: %s\n' "$2"
-        printf 'command: go mod download -json %s\n' "$2"
-        printf 'error: %s\n' "${FETCH_ERROR}"
-        printf 'date: %s\n' "$(date -u +%FT%TZ)"
-    } >"${UNAVAILABLE}/$1"
-    SKIPPED+=("$1")
-    say "$1: SKIPPED - the Go module proxy does not serve $2"
-    say "    ${FETCH_ERROR}"
 }
 
 # go_build DIR OUT PKG LDFLAGS [GOFLAG]: build PKG in module DIR into BIN/OUT
@@ -178,12 +148,6 @@ provider_ldflags() { # MODULE VERSION
     printf '%s -X %s/pkg/version.Version=%s' "${GO_LDFLAGS_BASE}" "$1" "$2"
 }
 
-# fetch_or_skip NAME MODULE@VERSION: fetch, or record the proxy's refusal
-# for NAME and return 3.
-fetch_or_skip() {
-    fetch "$2" || { mark_unavailable "$1" "$2"; return 3; }
-}
-
 # resolve DIR GO_SUM...: complete the wrapper's go.mod/go.sum from the provider's
 # own go.mod (it lists every indirect requirement) and the given upstream go.sum
 # files, so modules the checksum database here does not answer for are still
@@ -218,7 +182,7 @@ copy_upstream() {
 
 build_command() {
     local dir pdir
-    fetch_or_skip pulumi-resource-command "${COMMAND_MODULE}@${COMMAND_PSEUDO}" || return 3
+    fetch_or_skip pulumi-resource-command "${COMMAND_MODULE}@${COMMAND_PSEUDO}" || return $?
     pdir="${FETCHED_DIR}"
     dir="$(stage pulumi-resource-command)"
     resolve "${dir}" "${pdir}/go.sum"
@@ -228,9 +192,9 @@ build_command() {
 
 build_github() {
     local dir pdir udir
-    fetch_or_skip pulumi-resource-github "${GITHUB_MODULE}@${GITHUB_PSEUDO}" || return 3
+    fetch_or_skip pulumi-resource-github "${GITHUB_MODULE}@${GITHUB_PSEUDO}" || return $?
     pdir="${FETCHED_DIR}"
-    fetch_or_skip pulumi-resource-github "${GITHUB_UPSTREAM_MODULE}@${GITHUB_UPSTREAM_VERSION}" || return 3
+    fetch_or_skip pulumi-resource-github "${GITHUB_UPSTREAM_MODULE}@${GITHUB_UPSTREAM_VERSION}" || return $?
     udir="${FETCHED_DIR}"
     dir="$(stage pulumi-resource-github)"
     resolve "${dir}" "${pdir}/go.sum" "${udir}/go.sum"
@@ -240,9 +204,9 @@ build_github() {
 
 build_postgresql() {
     local dir pdir udir
-    fetch_or_skip pulumi-resource-postgresql "${POSTGRESQL_MODULE}@${POSTGRESQL_PSEUDO}" || return 3
+    fetch_or_skip pulumi-resource-postgresql "${POSTGRESQL_MODULE}@${POSTGRESQL_PSEUDO}" || return $?
     pdir="${FETCHED_DIR}"
-    fetch_or_skip pulumi-resource-postgresql "${POSTGRESQL_UPSTREAM_MODULE}@${POSTGRESQL_UPSTREAM_PSEUDO}" || return 3
+    fetch_or_skip pulumi-resource-postgresql "${POSTGRESQL_UPSTREAM_MODULE}@${POSTGRESQL_UPSTREAM_PSEUDO}" || return $?
     udir="${FETCHED_DIR}"
     dir="$(stage pulumi-resource-postgresql)"
     copy_upstream "${udir}" "${dir}/upstream" "${POSTGRESQL_UPSTREAM_MODULE}"
@@ -257,9 +221,9 @@ build_postgresql() {
 
 build_docker() {
     local dir pdir udir
-    fetch_or_skip pulumi-resource-docker "${DOCKER_MODULE}@${DOCKER_PSEUDO}" || return 3
+    fetch_or_skip pulumi-resource-docker "${DOCKER_MODULE}@${DOCKER_PSEUDO}" || return $?
     pdir="${FETCHED_DIR}"
-    fetch_or_skip pulumi-resource-docker "${DOCKER_UPSTREAM_MODULE}@${DOCKER_UPSTREAM_PSEUDO}" || return 3
+    fetch_or_skip pulumi-resource-docker "${DOCKER_UPSTREAM_MODULE}@${DOCKER_UPSTREAM_PSEUDO}" || return $?
     udir="${FETCHED_DIR}"
     dir="$(stage pulumi-resource-docker)"
     # Keep the upstream's declared path (github.com/terraform-providers/...):
