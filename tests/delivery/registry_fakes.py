@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.delivery.conftest import sandbox_env
+from tests.sandbox_access import sandbox_env
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 

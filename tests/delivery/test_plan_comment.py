@@ -25,7 +25,7 @@ from slipway.delivery.ordering import Ordering
 from slipway.delivery.plan_comment import redact, secret_env_values
 from slipway.delivery.plan_render import render
 from slipway.delivery.preview import ReleasePlan, read_plan, urn_parts
-from tests.delivery.conftest import github_call
+from tests.sandbox_access import github_call
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import pytest
 from slipway.delivery.github import Comment, GitHub, GitHubError
 from slipway.delivery.sticky import find, marker, upsert
 from slipway.secret import Secret
-from tests.delivery.conftest import github_call
+from tests.sandbox_access import github_call
 
 
 def client(sandbox: dict[str, str], api_v3: bool = False) -> GitHub:

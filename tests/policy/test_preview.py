@@ -11,6 +11,7 @@ with build.sh's reason, any other missing binary fails (as tests/toolchain does)
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox_access import github_call, sandbox_env
 from tests.toolchain.toolchain import bin_dir as toolchain_bin_dir
 from tests.toolchain.toolchain import offline_env, unavailable_note
 
@@ -115,8 +117,23 @@ def project(bin_dir: Path, tmp_path: Path) -> Project:
 
 
 def fixture_env(mode: str, github: bool, port: int) -> dict[str, str]:
-    return {"POLICY_FIXTURE_MODE": mode, "POLICY_FIXTURE_GITHUB": "1" if github else "0",
-            "POLICY_FIXTURE_UNUSED_PORT": str(port)}
+    env = {"POLICY_FIXTURE_MODE": mode, "POLICY_FIXTURE_GITHUB": "1" if github else "0",
+           "POLICY_FIXTURE_UNUSED_PORT": str(port)}
+    if github:
+        env |= github_double_repo()
+    return env
+
+
+def github_double_repo() -> dict[str, str]:
+    """A fresh repository in the sandbox's GitHub test double, for the provider's preview reads."""
+    sandbox = sandbox_env()
+    if sandbox is None:
+        pytest.skip("the GitHub provider calls the API during preview: start the sandbox (make sandbox)")
+    owner, name = sandbox["SANDBOX_GITHUB_OWNER"], "policy-" + secrets.token_hex(4)
+    github_call(sandbox, "POST", "/_double/repos", {"owner": owner, "name": name})
+    return {"POLICY_FIXTURE_GITHUB_URL": sandbox["SANDBOX_GITHUB_URL"],
+            "POLICY_FIXTURE_GITHUB_TOKEN": sandbox["SANDBOX_GITHUB_TOKEN"],
+            "POLICY_FIXTURE_GITHUB_OWNER": owner, "POLICY_FIXTURE_GITHUB_REPO": name}
 
 
 # (policy, resource, start of the message) that the violating program must produce.
