@@ -11,6 +11,7 @@ from components.image import Image, ImageArgs, registry_host
 from components.migration import Migration, MigrationArgs
 from components.outputs import secret
 from components.registry_login import RegistryLogin, RegistryLoginArgs
+from components.server_agent import ServerAgent, ServerAgentArgs
 from components.service import Service, ServiceArgs
 from slipway.config import DATABASE_URL_ENV, StackConfig
 
@@ -77,12 +78,13 @@ class Pipeline(pulumi.ComponentResource):
                            opts=child)]
             if cfg.registry.username else []
         )
+        agent = ServerAgent(f"{name}-server", ServerAgentArgs(server=cfg.server), opts=child)
         services = {
             svc.name: Service(
                 f"{name}-{svc.name}",
                 ServiceArgs(
                     environment=cfg.environment, sha=cfg.release.sha, service=svc,
-                    server=cfg.server, image=images[svc.name].sha_ref,
+                    server=cfg.server, agent=agent.path, image=images[svc.name].sha_ref,
                     migrated_image=migration.migrated_image,
                     migrates=svc.name == migrating.name,
                     secret_env=secret_env(svc.name),

@@ -10,7 +10,7 @@ import pulumi_command as command
 
 from components.image import registry_host
 from components.outputs import secret
-from components.service import ssh_connection
+from components.ssh import ssh_connection
 from slipway.config import RegistryConfig, ServerConfig
 
 

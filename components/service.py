@@ -10,26 +10,11 @@ import pulumi
 import pulumi_command as command
 
 from components.outputs import secret
-from slipway.commands.deploy import (
-    DeployPlan,
-    render_deploy_script,
-    render_remove_script,
-    wrap_with_timeout,
-)
+from components.ssh import ssh_connection
+from slipway.commands.deploy import DeployPlan, deploy_command, remove_command
 from slipway.commands.envfile import render_env_file
 from slipway.config import ServerConfig, ServiceConfig
 from slipway.naming import DEPLOY_COMMAND_SUFFIX
-
-
-def ssh_connection(server: ServerConfig) -> command.remote.ConnectionArgs:
-    """Key-only SSH that verifies the server against its pinned host key."""
-    return command.remote.ConnectionArgs(
-        host=server.host,
-        port=server.port,
-        user=server.user,
-        private_key=secret(server.private_key.reveal()),
-        host_key=server.host_key,
-    )
 
 
 def previous_sha(stdout: str) -> str:
@@ -46,6 +31,7 @@ class ServiceArgs:
     sha: str
     service: ServiceConfig
     server: ServerConfig
+    agent: pulumi.Input[str]  # the server agent's path: the deploy waits for its install
     image: pulumi.Input[str]  # pinned by digest
     migrated_image: pulumi.Input[str]  # from the Migration: the deploy waits for it
     migrates: bool  # this service's image is the migrated one
@@ -63,26 +49,26 @@ class Service(pulumi.ComponentResource):
         super().__init__("slipway:index:Service", name, None, opts)
         svc, server = args.service, args.server
 
-        def plan(images: list[str]) -> DeployPlan:
+        def plan(values: list[str]) -> DeployPlan:
+            image, migrated_image, agent = values
             return DeployPlan(
-                environment=args.environment, service=svc.name, sha=args.sha, image=images[0],
-                migrated_image=images[1], migrates=args.migrates, port=svc.port, health_path=svc.health_path,
-                health_timeout_seconds=svc.health_timeout_seconds, deploy_dir=server.deploy_dir,
-                command=svc.command, env=svc.env, volumes=svc.volumes,
-                command_timeout_seconds=server.command_timeout_seconds,
+                environment=args.environment, service=svc.name, sha=args.sha, image=image,
+                migrated_image=migrated_image, migrates=args.migrates, port=svc.port,
+                health_path=svc.health_path, health_timeout_seconds=svc.health_timeout_seconds,
+                deploy_dir=server.deploy_dir, command=svc.command, env=svc.env, volumes=svc.volumes,
+                command_timeout_seconds=server.command_timeout_seconds, agent=agent,
+                where=f"{server.user}@{server.host}:{server.port}",
             )
 
-        plans = pulumi.Output.all(args.image, args.migrated_image).apply(plan)
+        plans = pulumi.Output.all(args.image, args.migrated_image, args.agent).apply(plan)
         env_file: pulumi.Output[str] = secret(
             pulumi.Output.from_input(args.secret_env).apply(render_env_file)
         )
         deploy = command.remote.Command(
             f"{name}{DEPLOY_COMMAND_SUFFIX}",
             connection=ssh_connection(server),
-            create=plans.apply(
-                lambda p: wrap_with_timeout(render_deploy_script(p), p.command_timeout_seconds)
-            ),
-            delete=plans.apply(lambda p: wrap_with_timeout(render_remove_script(p), 120)),
+            create=plans.apply(deploy_command),
+            delete=plans.apply(remove_command),
             stdin=env_file,
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self),

@@ -1,19 +1,19 @@
-"""The shell script that switches a server to a new release, rendered from a plan.
+"""A deploy of one release of one service on one server, rendered from a plan.
 
-The script runs on the server over SSH (`sh -c`), reads the env file from stdin, and keeps the
-previous container until the new one answers its health path: if it never does, the previous
-container is started again and the script fails. Every docker call is rendered by
-`slipway.commands.docker`; this module only strings them together with POSIX sh.
+The remote command is a short call to the server agent (slipway.commands.agent), which reads the
+env file from stdin and keeps the previous container until the new one answers its health path.
+The new container's `docker run` is rendered here by `slipway.commands.docker`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from slipway.commands import docker
+from slipway.commands.agent import ENV_FILE_PLACEHOLDER, PREVIOUS_SHA_PLACEHOLDER
 
 LABEL_ENV = "slipway.env"
 LABEL_SERVICE = "slipway.service"
@@ -42,6 +42,8 @@ class DeployPlan:
     env: Mapping[str, str]
     volumes: tuple[str, ...]
     command_timeout_seconds: int
+    agent: str  # the server agent's path (slipway.commands.agent.agent_path)
+    where: str  # user@host:port, for messages
 
     @property
     def container(self) -> str:
@@ -54,10 +56,6 @@ class DeployPlan:
     @property
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.health_path}"
-
-
-def _q(args: Sequence[str]) -> str:
-    return shlex.join(args)
 
 
 def deploy_id(plan: DeployPlan) -> str:
@@ -78,109 +76,36 @@ def labels(plan: DeployPlan) -> dict[str, str]:
     }
 
 
-def render_deploy_script(plan: DeployPlan) -> str:
-    """POSIX sh that deploys `plan`; reads the env file on stdin; prints one JSON line."""
+def run_argv(plan: DeployPlan) -> list[str]:
+    """The new container's `docker run`, with the server-side placeholders left in."""
+    return docker.run(
+        name=plan.container, image=plan.image, command=plan.command, env_file=ENV_FILE_PLACEHOLDER,
+        env={**plan.env, "APP_SHA": plan.sha}, labels=labels(plan), volumes=plan.volumes,
+        detach=True, restart="unless-stopped",
+    )
+
+
+def deploy_command(plan: DeployPlan) -> str:
+    """The remote command line of a deploy: a short call to the agent, under a hard time limit on
+    the server itself. The env file comes on stdin; the agent prints one JSON line."""
     if "@sha256:" not in plan.image:
         raise ValueError(f"refusing to deploy {plan.image!r}: not pinned by digest")
     if plan.migrates and plan.migrated_image != plan.image:
         raise ValueError(
             f"refusing to deploy {plan.image!r}: the migration ran against {plan.migrated_image!r}"
         )
-    name, previous, failed = plan.container, f"{plan.container}-previous", f"{plan.container}-failed"
-    q = shlex.quote
-    run_new = docker.run(
-        name=name, image=plan.image, command=plan.command, env_file='"$envfile"',
-        env={**plan.env, "APP_SHA": plan.sha}, labels=labels(plan), volumes=plan.volumes,
-        detach=True, restart="unless-stopped",
-    )
-    # envfile is a shell variable: quote every argument except that one.
-    run_line = " ".join(
-        a if a.startswith('"$envfile"') else q(a) for a in run_new
-    )
-    health = _q(["curl", "-fsS", "-o", "/dev/null", "--max-time", "3", plan.health_url])
-    return f"""set -eu
-umask 077
-log() {{ printf 'slipway: %s\\n' "$*" >&2; }}
-exists() {{ docker container inspect "$1" >/dev/null 2>&1; }}
-command -v curl >/dev/null || {{ log "curl is required on the server for health checks"; exit 1; }}
-dir={q(plan.directory)}
-mkdir -p "$dir"
-chmod 700 "$dir"
-if exists {q(previous)}; then
-  log "an earlier deploy was interrupted; putting the previous container back first"
-  if exists {q(name)}; then {_q(docker.remove_force(name))} >/dev/null; fi
-  {_q(docker.rename(previous, name))}
-  {_q(docker.start(name))} >/dev/null || true
-fi
-tmp=$(mktemp "$dir/.incoming.XXXXXX")
-cat > "$tmp"
-envfile="$dir/$(sha256sum "$tmp" | cut -c1-16).env"
-mv "$tmp" "$envfile"
-chmod 600 "$envfile"
-log "pulling {plan.image}"
-timeout 600 {_q(docker.pull(plan.image))} >/dev/null
-previous_sha=""
-if exists {q(name)}; then
-  previous_sha=$({_q(docker.label_of(name, LABEL_SHA))})
-  {_q(docker.rename(name, previous))}
-  log "stopping the running release ${{previous_sha:-unknown}}"
-  {_q(docker.stop(previous))} >/dev/null
-fi
-if exists {q(failed)}; then {_q(docker.remove_force(failed))} >/dev/null; fi
-log "starting {plan.sha}"
-# 0 once the container answers its health path; 1 if it stops or the time runs out.
-wait_healthy() {{
-  deadline=$(( $(date +%s) + {plan.health_timeout_seconds} ))
-  while [ "$(date +%s)" -lt "$deadline" ]; do
-    if {health} 2>/dev/null; then return 0; fi
-    if [ "$(docker container inspect --format '{{{{.State.Running}}}}' {q(name)})" != true ]; then
-      return 1
-    fi
-    sleep 1
-  done
-  return 1
-}}
-healthy=0
-if {run_line} >/dev/null && wait_healthy; then healthy=1; fi
-if [ "$healthy" = 1 ]; then
-  if exists {q(previous)}; then {_q(docker.remove_force(previous))} >/dev/null; fi
-  for f in "$dir"/*.env; do [ "$f" = "$envfile" ] || rm -f "$f"; done
-  log "{plan.sha} is healthy at {plan.health_url}"
-  printf '{{"service":"%s","sha":"%s","previous_sha":"%s","image":"%s"}}\\n' \\
-    {q(plan.service)} {q(plan.sha)} "$previous_sha" {q(plan.image)}
-  exit 0
-fi
-log "{plan.sha} did not answer {plan.health_url} within {plan.health_timeout_seconds}s; last log lines:"
-{_q(docker.logs_tail(name))} >&2 2>&1 || true
-if exists {q(name)}; then
-  docker stop --time 5 {q(name)} >/dev/null 2>&1 || true
-  {_q(docker.rename(name, failed))} >/dev/null 2>&1 || {_q(docker.remove_force(name))} >/dev/null
-fi
-if exists {q(previous)}; then
-  {_q(docker.rename(previous, name))}
-  {_q(docker.start(name))} >/dev/null
-  if wait_healthy; then
-    log "the previous release ${{previous_sha:-unknown}} is running again"
-  else
-    log "the previous release ${{previous_sha:-unknown}} was started again but is not healthy"
-  fi
-fi
-exit 1
-"""
+    argv = run_argv(plan)
+    # The SHA this release replaces is only known on the server: a label filled in there.
+    argv[argv.index("--network"):argv.index("--network")] = ["--label", PREVIOUS_SHA_PLACEHOLDER]
+    return shlex.join([
+        "timeout", "--kill-after=15", str(plan.command_timeout_seconds),
+        "sh", plan.agent, "deploy", plan.service, plan.container, plan.image, plan.sha,
+        plan.health_url, str(plan.health_timeout_seconds), plan.directory, deploy_id(plan), plan.where,
+        "--", *argv,
+    ])
 
 
-def render_remove_script(plan: DeployPlan) -> str:
+def remove_command(plan: DeployPlan) -> str:
     """Runs on `pulumi destroy`: removes the container only if it is the one this deploy made."""
-    name = plan.container
-    inspect = _q(docker.label_of(name, LABEL_DEPLOY))
-    return f"""set -eu
-if [ "$({inspect} 2>/dev/null || true)" = {shlex.quote(deploy_id(plan))} ]; then
-  {_q(docker.remove_force(name))} >/dev/null
-  rm -rf {shlex.quote(plan.directory)}
-fi
-"""
-
-
-def wrap_with_timeout(script: str, seconds: int) -> str:
-    """The remote command line: the script under a hard time limit on the server itself."""
-    return _q(["timeout", "--kill-after=15", str(seconds), "sh", "-c", script])
+    return shlex.join(["timeout", "--kill-after=15", "120", "sh", plan.agent, "remove",
+                       plan.container, deploy_id(plan), plan.directory])

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from slipway.commands.deploy import DeployPlan, render_deploy_script, wrap_with_timeout
+from slipway.commands.agent import agent_path, install_command, render_agent
+from slipway.commands.deploy import DeployPlan, deploy_command
 from slipway.commands.envfile import render_env_file
 from slipway.commands.migration import MigrationPlan
 from slipway.config import DEFAULT_MIGRATION_STEPS
@@ -63,19 +64,31 @@ class Env:
                     "-o", "PasswordAuthentication=no",
                     f"{sb['SANDBOX_SSH_USER']}@{sb['SANDBOX_SSH_HOST']}", command], input=stdin)
 
+    @property
+    def deploy_dir(self) -> str:
+        return f"/home/{self.sandbox['SANDBOX_SSH_USER']}/slipway-e2e"
+
+    @property
+    def where(self) -> str:
+        sb = self.sandbox
+        return f"{sb['SANDBOX_SSH_USER']}@{sb['SANDBOX_SSH_HOST']}:{sb['SANDBOX_SSH_PORT']}"
+
     def deploy(self, release: str, health_timeout: int = 60) -> subprocess.CompletedProcess[str]:
+        """What the ServerAgent and Service components run: install the agent, then call it."""
+        installed = self.ssh(install_command(self.deploy_dir), stdin=render_agent())
+        assert installed.returncode == 0, installed.stderr
         r = self.releases[release]
         plan = DeployPlan(
             environment=self.name, service="backend", sha=r.sha, image=r.image,
             migrated_image=r.image, migrates=True, port=self.port, health_path="/api/v1/ready/",
             health_timeout_seconds=health_timeout,
-            deploy_dir=f"/home/{self.sandbox['SANDBOX_SSH_USER']}/slipway-e2e",
+            deploy_dir=self.deploy_dir, agent=agent_path(self.deploy_dir), where=self.where,
             command=("gunicorn", "--config", "/app/gunicorn.conf.py", "config.wsgi"),
             env={"DJANGO_SETTINGS_MODULE": "config.settings.local", "PORT": str(self.port),
                  "BIND_HOST": "127.0.0.1"},
             volumes=(), command_timeout_seconds=300,
         )
-        return self.ssh(wrap_with_timeout(render_deploy_script(plan), 300), stdin=self.env_text())
+        return self.ssh(deploy_command(plan), stdin=self.env_text())
 
     def migrate(self, release: str, steps: tuple[tuple[str, ...], ...] = DEFAULT_MIGRATION_STEPS,
                 timeout_seconds: int = 900) -> subprocess.CompletedProcess[str]:
@@ -187,6 +200,17 @@ def test_deploy_runs_the_release_by_digest_with_its_sha(env: Env) -> None:
     assert status == 200 and headers.get("X-App-Sha") == env.releases["v1"].sha
 
 
+def test_deploying_the_running_release_again_changes_nothing(env: Env) -> None:
+    before = env.inspect()
+    assert before is not None
+    done = env.deploy("v1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "already runs" in done.stderr
+    after = env.inspect()
+    assert after is not None and after["Id"] == before["Id"]
+    assert after["State"]["StartedAt"] == before["State"]["StartedAt"]
+
+
 def test_secrets_stay_out_of_docker_inspect_and_the_env_file_is_private(env: Env) -> None:
     inspected = run(["docker", "inspect", env.container]).stdout
     password = env.database_url.split(":")[2].split("@")[0]
@@ -204,6 +228,10 @@ def test_an_unhealthy_release_puts_the_previous_container_back(env: Env) -> None
     done = env.deploy("unhealthy", health_timeout=8)
     assert done.returncode != 0
     assert "did not answer" in done.stderr and "is running again" in done.stderr
+    # What failed, on which server, with the app's own last log lines; not the agent's text.
+    sha = env.releases["unhealthy"].sha
+    assert f"slipway [{env.where}]: FAILED: backend {sha} did not answer" in done.stderr
+    assert "\n  | " in done.stderr and "wait_healthy" not in done.stderr
     after = env.inspect()
     assert after is not None and after["Id"] == before["Id"]
     assert after["State"]["Running"]

@@ -15,7 +15,8 @@ import pytest
 from policy import rules
 from policy.rules import StackResource
 from policy.values import InheritedSecretStr, SecretStr, Unknown
-from slipway.commands.deploy import DeployPlan, render_deploy_script, render_remove_script, wrap_with_timeout
+from slipway.commands.agent import agent_path
+from slipway.commands.deploy import DeployPlan, deploy_command, remove_command
 from slipway.commands.migration import MigrationPlan
 from slipway.naming import MIGRATION_PLAN_ENV
 
@@ -40,7 +41,7 @@ def deploy_plan(image: str = PINNED) -> DeployPlan:
         environment="prod", service="backend", sha=SHA, image=image, migrated_image=image, migrates=True,
         port=8000, health_path="/health", health_timeout_seconds=60, deploy_dir="/srv/slipway",
         command=("gunicorn", "app.wsgi"), env={"DJANGO_SETTINGS_MODULE": "app.settings"}, volumes=(),
-        command_timeout_seconds=600,
+        command_timeout_seconds=600, agent=agent_path("/srv/slipway"), where="deploy@203.0.113.10:22",
     )
 
 
@@ -53,8 +54,8 @@ def deploy_props(image: str = PINNED, **extra: Any) -> dict[str, Any]:
         # The command provider holds the whole connection as a secret.
         "connection": {k: InheritedSecretStr(v) if isinstance(v, str) else v for k, v in connection.items()}
         | {"privateKey": SecretStr(KEY)},
-        "create": wrap_with_timeout(render_deploy_script(plan), 600),
-        "delete": wrap_with_timeout(render_remove_script(plan), 120),
+        "create": deploy_command(plan),
+        "delete": remove_command(plan),
         "stdin": SecretStr("SECRET_KEY='django-secret-value-1'\n"),
         "addPreviousOutputInEnv": False,
         **extra,
@@ -143,7 +144,7 @@ def test_deploy_script_pulling_a_mutable_or_unpinned_image_fires(line: str) -> N
 def test_deploy_rendered_by_slipway_for_an_unpinned_image_is_refused_before_policy() -> None:
     # slipway's renderer already refuses it; the policy is the second line of defence.
     with pytest.raises(ValueError, match="not pinned by digest"):
-        render_deploy_script(deploy_plan(f"{REPO}:prod-latest"))
+        deploy_command(deploy_plan(f"{REPO}:prod-latest"))
 
 
 @pytest.mark.parametrize(("resource_type", "props", "where"), [

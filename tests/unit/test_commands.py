@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from slipway.commands import docker
-from slipway.commands.deploy import (
-    LABEL_SHA,
-    DeployPlan,
-    deploy_id,
-    render_deploy_script,
-    render_remove_script,
-    wrap_with_timeout,
-)
+from slipway.commands.agent import agent_path, install_command, render_agent
+from slipway.commands.deploy import LABEL_SHA, DeployPlan, deploy_command, deploy_id, remove_command
 from slipway.commands.envfile import parse_env_file, render_env_file
 from slipway.commands.migration import MigrationPlan, step_args
 from slipway.config import DEFAULT_MIGRATION_STEPS
@@ -32,7 +28,7 @@ def plan(**changes: object) -> DeployPlan:
         migrates=True, port=8000, health_path="/api/v1/ready/", health_timeout_seconds=60,
         deploy_dir="/srv/slipway", command=("gunicorn", "app.wsgi", "--bind", "0.0.0.0:8000"),
         env={"DJANGO_SETTINGS_MODULE": "app.settings.dev"}, volumes=("/srv/media:/app/media",),
-        command_timeout_seconds=600,
+        command_timeout_seconds=600, agent=agent_path("/srv/slipway"), where="deploy@203.0.113.10:22",
     )
     base.update(changes)
     return DeployPlan(**base)  # type: ignore[arg-type]
@@ -88,39 +84,59 @@ def test_migration_refuses_an_image_not_pinned_by_digest() -> None:
 
 def test_deploy_refuses_mutable_or_unmigrated_images() -> None:
     with pytest.raises(ValueError, match="not pinned by digest"):
-        render_deploy_script(plan(image="x/app:dev-latest", migrated_image="x/app:dev-latest"))
+        deploy_command(plan(image="x/app:dev-latest", migrated_image="x/app:dev-latest"))
     other = IMAGE.replace("ab" * 32, "cd" * 32)
     with pytest.raises(ValueError, match="the migration ran against"):
-        render_deploy_script(plan(migrated_image=other))
+        deploy_command(plan(migrated_image=other))
     # A service that does not migrate only waits for the migration.
-    assert "docker" in render_deploy_script(plan(migrated_image=other, migrates=False))
+    assert "docker" in deploy_command(plan(migrated_image=other, migrates=False))
 
 
-def test_deploy_script_is_valid_sh_and_labels_the_sha() -> None:
-    script = render_deploy_script(plan())
-    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
-    assert f"{LABEL_SHA}={SHA}" in script
-    assert f"org.opencontainers.image.revision={SHA}" in script
-    assert "APP_SHA=" + SHA in script
-    assert "StrictHostKeyChecking" not in script
-    assert "docker pull --quiet " + shlex.quote(IMAGE) in script
-    # The previous container is renamed and stopped, never removed before the new one is healthy.
-    assert script.index("docker rename dev-backend dev-backend-previous") < script.index(
-        "healthy=1") < script.index("docker rm --force dev-backend-previous")
+def test_deploy_is_one_short_call_to_the_agent() -> None:
+    argv = shlex.split(deploy_command(plan()))
+    agent = agent_path("/srv/slipway")
+    assert argv[:13] == [
+        "timeout", "--kill-after=15", "600", "sh", agent, "deploy", "backend", "dev-backend", IMAGE, SHA,
+        "http://127.0.0.1:8000/api/v1/ready/", "60", "/srv/slipway/dev/backend"]
+    assert argv[13] == deploy_id(plan()) and argv[14:16] == ["deploy@203.0.113.10:22", "--"]
+    run = argv[16:]
+    assert run[:2] == ["docker", "run"] and run[run.index("--name") + 1] == "dev-backend"
+    assert run[run.index("--label") + 1] == "@PREVIOUS_SHA@"
+    assert f"{LABEL_SHA}={SHA}" in run and f"org.opencontainers.image.revision={SHA}" in run
+    assert "APP_SHA=" + SHA in run and "@ENVFILE@:/run/slipway/app.env:ro" in run
+    assert run[-4:] == ["gunicorn", "app.wsgi", "--bind", "0.0.0.0:8000"]
+    # Short: no script on the command line, so a failure's message is the agent's own words.
+    assert "\n" not in deploy_command(plan()) and len(deploy_command(plan())) < 2000
 
 
-def test_remove_script_only_removes_its_own_container() -> None:
-    script = render_remove_script(plan())
-    subprocess.run(["sh", "-n"], input=script, text=True, check=True)
-    assert deploy_id(plan()) in script
+def test_remove_only_names_its_own_container() -> None:
+    argv = shlex.split(remove_command(plan()))
+    assert argv[4:] == [agent_path("/srv/slipway"), "remove", "dev-backend", deploy_id(plan()),
+                        "/srv/slipway/dev/backend"]
     assert deploy_id(plan()) != deploy_id(plan(sha="0" * 40))
 
 
-def test_timeout_wrapper_quotes_the_script() -> None:
-    line = wrap_with_timeout("echo 'a b'; exit 3", 30)
-    argv = shlex.split(line)
-    assert argv[:4] == ["timeout", "--kill-after=15", "30", "sh"]
-    assert subprocess.run(line, shell=True, check=False).returncode == 3  # noqa: S602
+def test_agent_is_valid_sh_keeps_the_previous_release_until_healthy_and_passes_shellcheck() -> None:
+    agent = render_agent()
+    subprocess.run(["sh", "-n"], input=agent, text=True, check=True)
+    assert "StrictHostKeyChecking" not in agent
+    # The previous container is renamed and stopped, never removed before the new one is healthy.
+    assert agent.index('docker rename "$name" "$previous"') < agent.index("wait_healthy \"$name\" \"$url\"") \
+        < agent.index('docker rm --force "$previous"')
+    if shutil.which("shellcheck"):
+        checked = subprocess.run(["shellcheck", "--shell=sh", "-"], input=agent, text=True,
+                                 capture_output=True, check=False)
+        assert checked.returncode == 0, checked.stdout
+
+
+def test_agent_install_is_atomic_and_named_by_content(tmp_path: Path) -> None:
+    line = install_command(str(tmp_path))
+    for _ in range(2):  # the second install finds it there and only drains stdin
+        subprocess.run(line, shell=True, input=render_agent(), text=True, check=True)  # noqa: S602
+    installed = Path(agent_path(str(tmp_path)))
+    assert installed.read_text() == render_agent()
+    assert sorted(p.name for p in installed.parent.iterdir()) == [installed.name]
+    assert agent_path("/x", "other text") != agent_path("/x")
 
 
 def test_masking_hides_values_and_url_passwords() -> None:

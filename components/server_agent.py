@@ -1,0 +1,39 @@
+"""The slipway agent on one server: installed once per version, called by every deploy there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+
+from components.ssh import ssh_connection
+from slipway.commands.agent import agent_path, install_command, render_agent
+from slipway.config import ServerConfig
+
+
+@dataclass(frozen=True)
+class ServerAgentArgs:
+    server: ServerConfig
+
+
+class ServerAgent(pulumi.ComponentResource):
+    """Outputs `path`, the agent's location on the server (a new version, a new path)."""
+
+    path: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ServerAgentArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("slipway:index:ServerAgent", name, None, opts)
+        server = args.server
+        installed = command.remote.Command(
+            f"{name}-install",
+            connection=ssh_connection(server),
+            create=install_command(server.deploy_dir),
+            stdin=render_agent(),
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Deploys wait for the install through this output.
+        self.path = installed.create.apply(lambda _: agent_path(server.deploy_dir))
+        self.register_outputs({"path": self.path})
