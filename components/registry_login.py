@@ -10,8 +10,8 @@ import pulumi_command as command
 
 from components.image import registry_host
 from components.outputs import secret
-from components.ssh import ssh_connection
 from slipway.config import RegistryConfig, ServerConfig
+from slipway.ssh import ssh_connection
 
 
 def login_command(registry: RegistryConfig) -> str:

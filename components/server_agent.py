@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
-from components.ssh import ssh_connection
 from slipway.commands.agent import agent_path, install_command, render_agent
 from slipway.config import ServerConfig
+from slipway.ssh import ssh_connection
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ import pulumi
 import pulumi_command as command
 
 from components.outputs import secret
-from components.ssh import ssh_connection
 from slipway.commands.deploy import DeployPlan, deploy_command, remove_command
 from slipway.commands.envfile import render_env_file
 from slipway.config import ServerConfig, ServiceConfig
 from slipway.naming import DEPLOY_COMMAND_SUFFIX
+from slipway.ssh import ssh_connection
 
 
 def previous_sha(stdout: str) -> str:

@@ -56,10 +56,11 @@ def test_deploys_and_migration_use_the_sha_tag_pinned_by_digest(tmp_path: Path) 
     ]
     assert plan["timeout_seconds"] == 900
     for deploy in [result.named("app-backend-deploy"), result.named("app-frontend-deploy")]:
-        script = shlex.split(deploy.inputs["create"])[-1]
-        refs = re.findall(r"docker pull --quiet '?([^' ]+)", script)
-        assert len(refs) == 1 and DIGEST_REF.match(refs[0]), refs
-        assert "-latest" not in script
+        argv = shlex.split(deploy.inputs["create"])
+        image = argv[argv.index("deploy") + 3]  # deploy SERVICE NAME IMAGE
+        assert DIGEST_REF.match(image), argv
+        assert argv[argv.index("--entrypoint") + 2] == image  # the container runs that image
+        assert "-latest" not in deploy.inputs["create"]
 
 
 def test_migration_reruns_only_on_digest_or_steps(tmp_path: Path) -> None:
