@@ -132,3 +132,21 @@ def test_actions_are_pinned_by_commit() -> None:
                 if uses and not uses.startswith("./"):
                     ref = uses.split("@", 1)[1]
                     assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), uses
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "release.yml"])
+def test_hosted_runners_install_the_pinned_cli_with_pulumi_actions(name: str) -> None:
+    """GitHub-hosted runners install the pinned CLI (install only) instead of compiling Pulumi;
+    the hermetic Go build stays for self-hosted offline runners (SLIPWAY_HERMETIC=true)."""
+    pins = dict(line.split("=", 1) for line in (REPO / "toolchain" / "pins.env").read_text().splitlines()
+                if "=" in line and not line.startswith("#"))
+    (job,) = [j for j in load(name)["jobs"].values() if any("pulumi/actions" in s.get("uses", "")
+                                                             for s in j.get("steps", []))]
+    assert "hermetic" in job["env"]["SLIPWAY_PULUMI"] and "SLIPWAY_HERMETIC" in job["env"]["SLIPWAY_PULUMI"]
+    install = next(s for s in job["steps"] if "pulumi/actions" in s.get("uses", ""))
+    action, _, ref = install["uses"].partition("@")
+    assert action == "pulumi/actions" and len(ref) == 40  # pinned by commit
+    assert install["with"] == {"pulumi-version": pins["PULUMI_VERSION"].removeprefix("v")}
+    assert install["if"] == "env.SLIPWAY_PULUMI == 'standard'"
+    hermetic = [s for s in job["steps"] if s.get("if") == "env.SLIPWAY_PULUMI == 'hermetic'"]
+    assert {s.get("uses", "").partition("@")[0] for s in hermetic} == {"actions/setup-go", "actions/cache"}
