@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pulumi
 import pulumi_docker as docker
 
@@ -126,6 +128,7 @@ class Pipeline(pulumi.ComponentResource):
         pulumi.export("replacedSha", self.services[primary].previous_sha)
         pulumi.export("images", {n: i.sha_ref for n, i in self.images.items()})
         pulumi.export("latestImages", {n: i.latest_ref for n, i in self.images.items()})
+        pulumi.export("migrationSteps", [shlex.join(step) for step in cfg.migration.steps])
         pulumi.export("appUrl", cfg.app_url)
         pulumi.export("githubEnvironment", self.github.environment)
         pulumi.export("githubSecretNames", self.github.secret_names)

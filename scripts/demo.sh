@@ -57,7 +57,7 @@ curl -fsS -o /dev/null -X POST -H @<(printf 'Authorization: token %s\n' "$SANDBO
   -d "{\"owner\":\"$SANDBOX_GITHUB_OWNER\",\"name\":\"projectmeats\"}" \
   "${SANDBOX_GITHUB_URL}_double/repos" || true
 
-pulumi up "${stack[@]}" --yes --diff --policy-pack policy
+# One line per resource while it runs, then what happened in a few lines (not every diff).
+pulumi up "${stack[@]}" --yes --policy-pack policy --suppress-outputs
 echo
-echo "deployed $(pulumi stack output --stack local deployedSha)"
-echo "app URL:  $(pulumi stack output --stack local appUrl)"
+python3 -m slipway.delivery.summary --stack local
