@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
+from components.outputs import secret
 from slipway.commands.agent import agent_path, install_command, render_agent
 from slipway.config import ServerConfig
 from slipway.ssh import ssh_connection
@@ -30,7 +31,9 @@ class ServerAgent(pulumi.ComponentResource):
             f"{name}-install",
             connection=ssh_connection(server),
             create=install_command(server.deploy_dir),
-            stdin=render_agent(),
+            # Not secret, but stdin is where slipway's commands take secrets, and the policy pack
+            # holds every stdin to that; the version shows in `create` (the path has its hash).
+            stdin=secret(render_agent()),
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -87,6 +87,8 @@ class Workspace:
     port: int = field(default_factory=free_port)
     secret_key: str = field(default_factory=lambda: "sk-" + secrets.token_urlsafe(24))
     shas: list[str] = field(default_factory=list)
+    # The slipway project the CLI runs (another release's copy in the upgrade test).
+    project: Path = REPO
 
     def __post_init__(self) -> None:
         self.app = self.root / "app"
@@ -204,7 +206,7 @@ class Workspace:
 
     # -- pulumi --------------------------------------------------------------------------
     def pulumi_bare(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return run(["pulumi", *args, "--non-interactive", "--cwd", str(REPO)], env=self.env,
+        return run(["pulumi", *args, "--non-interactive", "--cwd", str(self.project)], env=self.env,
                    input=input)
 
     def pulumi(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -229,7 +231,7 @@ class Workspace:
     def up_in_background(self, log: Path) -> subprocess.Popen[bytes]:
         with open(log, "wb") as out:
             return subprocess.Popen(
-                ["pulumi", "up", "--yes", "--skip-preview", "--non-interactive", "--cwd", str(REPO),
+                ["pulumi", "up", "--yes", "--skip-preview", "--non-interactive", "--cwd", str(self.project),
                  "--stack", self.env_name, "--config-file", str(self.config_file)],
                 env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
