@@ -46,8 +46,9 @@ def test_a_stack_of_the_previous_release_upgrades_without_recreating_anything(tm
     try:
         first = ws.up()
         assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-        before = {name: ws.container(f"{ws.env_name}-{name}") for name in ("backend", "frontend")}
-        assert all(before.values())
+        services = sorted(ws.outputs()["images"])
+        before = {name: ws.container(f"{ws.env_name}-{name}") for name in services}
+        assert all(before.values()), before.keys()
         old_outputs = ws.outputs()
 
         ws.project = REPO
@@ -64,7 +65,7 @@ def test_a_stack_of_the_previous_release_upgrades_without_recreating_anything(tm
         # that finds its release running); nothing else was touched.
         done = changes(ws)
         assert done.pop("app-server") == "create" and done.pop("app-server-install") == "create"
-        for name in ("backend", "frontend"):
+        for name in services:
             assert done.pop(f"app-{name}-deploy", "update") == "update"
         assert done == {}, done
         assert prober.failures == 0 and prober.probes > 0
