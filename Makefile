@@ -21,10 +21,12 @@ unit: venv
 -include toolchain/toolchain.mk
 -include delivery.mk
 
-# Docker engine (no bridge), registry, Postgres, sshd, the GitHub test double, the app's base image.
+# Docker engine (no bridge), registry, Postgres, sshd, the GitHub test double, the app's base image,
+# the proxy's stand-in image (Debian's nginx).
 sandbox: venv
 	SLIPWAY_PYTHON=$(abspath $(PY)) bash sandbox/up.sh
 	bash sandbox/base-image/build.sh
+	bash sandbox/proxy-image/build.sh
 
 sandbox-down:
 	bash sandbox/down.sh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 
 import pulumi
@@ -15,6 +16,7 @@ from components.outputs import secret
 from components.registry_login import RegistryLogin, RegistryLoginArgs
 from components.server_agent import ServerAgent, ServerAgentArgs
 from components.service import Service, ServiceArgs
+from slipway.actor import current_actor
 from slipway.config import DATABASE_URL_ENV, StackConfig
 
 
@@ -80,6 +82,7 @@ class Pipeline(pulumi.ComponentResource):
                            opts=child)]
             if cfg.registry.username else []
         )
+        actor = current_actor(os.environ)
         agent = ServerAgent(f"{name}-server", ServerAgentArgs(server=cfg.server), opts=child)
         services = {
             svc.name: Service(
@@ -90,6 +93,9 @@ class Pipeline(pulumi.ComponentResource):
                     migrated_image=migration.migrated_image,
                     migrates=svc.name == migrating.name,
                     secret_env=secret_env(svc.name),
+                    proxy=cfg.proxy,
+                    operation="rollback" if cfg.release.is_rollback_pin else "deploy",
+                    actor=actor,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=login),
             )

@@ -1,4 +1,5 @@
-"""One service's container on the server, switched over SSH with a pinned host key."""
+"""One service on the server: its proxy's config and its blue/green deploy, over SSH with a
+pinned host key."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pulumi
 import pulumi_command as command
 
 from components.outputs import secret
-from slipway.commands.deploy import DeployPlan, deploy_command, remove_command
+from slipway.commands.deploy import DeployPlan, deploy_command, proxy_config_command, remove_command
 from slipway.commands.envfile import render_env_file
-from slipway.config import ServerConfig, ServiceConfig
+from slipway.commands.proxy import ProxySite, render_nginx_conf
+from slipway.config import ProxyConfig, ServerConfig, ServiceConfig
 from slipway.naming import DEPLOY_COMMAND_SUFFIX
 from slipway.ssh import ssh_connection
 
@@ -36,6 +38,9 @@ class ServiceArgs:
     migrated_image: pulumi.Input[str]  # from the Migration: the deploy waits for it
     migrates: bool  # this service's image is the migrated one
     secret_env: pulumi.Input[Mapping[str, str]]
+    proxy: ProxyConfig
+    operation: str  # "deploy", or "rollback" for a pinned earlier SHA (the audit log says which)
+    actor: str  # who runs this (the audit log says who)
 
 
 class Service(pulumi.ComponentResource):
@@ -54,15 +59,34 @@ class Service(pulumi.ComponentResource):
             return DeployPlan(
                 environment=args.environment, service=svc.name, sha=args.sha, image=image,
                 migrated_image=migrated_image, migrates=args.migrates, port=svc.port,
-                health_path=svc.health_path, health_timeout_seconds=svc.health_timeout_seconds,
-                deploy_dir=server.deploy_dir, command=svc.command, env=svc.env, volumes=svc.volumes,
-                command_timeout_seconds=server.command_timeout_seconds, agent=agent,
-                where=f"{server.user}@{server.host}:{server.port}",
+                internal_ports=svc.internal_ports, health_path=svc.health_path,
+                health_timeout_seconds=svc.health_timeout_seconds, deploy_dir=server.deploy_dir,
+                command=svc.command, env=svc.env, volumes=svc.volumes,
+                command_timeout_seconds=server.command_timeout_seconds, proxy_image=args.proxy.image,
+                drain_seconds=svc.drain_seconds, stop_timeout_seconds=svc.stop_timeout_seconds,
+                keep_releases=svc.keep_releases, agent=agent,
+                where=f"{server.user}@{server.host}:{server.port}", operation=args.operation,
+                actor=args.actor,
             )
 
         plans = pulumi.Output.all(args.image, args.migrated_image, args.agent).apply(plan)
         env_file: pulumi.Output[str] = secret(
             pulumi.Output.from_input(args.secret_env).apply(render_env_file)
+        )
+        site = ProxySite(
+            environment=args.environment, service=svc.name, listen_host=args.proxy.listen, port=svc.port,
+            client_max_body_size=args.proxy.client_max_body_size,
+            read_timeout_seconds=args.proxy.read_timeout_seconds,
+        )
+        # The proxy's config: written (and the running proxy reloaded) only when it changes.
+        proxy = command.remote.Command(
+            f"{name}-proxy",
+            connection=ssh_connection(server),
+            create=plans.apply(proxy_config_command),
+            # Not secret, but the policy pack holds every command's stdin to be one.
+            stdin=secret(render_nginx_conf(site)),
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         deploy = command.remote.Command(
             f"{name}{DEPLOY_COMMAND_SUFFIX}",
@@ -71,7 +95,7 @@ class Service(pulumi.ComponentResource):
             delete=plans.apply(remove_command),
             stdin=env_file,
             add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[proxy]),
         )
         self.image = pulumi.Output.from_input(args.image)
         self.previous_sha = pulumi.Output.unsecret(deploy.stdout.apply(previous_sha))

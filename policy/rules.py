@@ -157,6 +157,22 @@ def docker_image_refs(script: str) -> list[str]:
     return list(dict.fromkeys(refs))
 
 
+_AGENT_SCRIPT = re.compile(r"/agent-[0-9a-f]{12}\.sh$")
+
+
+def agent_image_refs(script: str, option: str) -> list[str]:
+    """Images a call to slipway's server agent is told to run by `option` (`--image`, `--proxy-image`)."""
+    tokens = _split(script) or []
+    refs: list[str] = []
+    for index, token in enumerate(tokens):
+        if not _AGENT_SCRIPT.search(token):
+            continue
+        options = tokens[index + 1:]
+        options = options[: options.index("--")] if "--" in options else options
+        refs += [options[i + 1] for i, opt in enumerate(options[:-1]) if opt == option]
+    return refs
+
+
 def _migration_plan_image(plan: object) -> tuple[str | None, str | None]:
     """(image, problem) from the migration plan JSON."""
     if not isinstance(plan, str):
@@ -188,6 +204,11 @@ def check_images(resource_type: str, name: str, props: Mapping[str, Any]) -> lis
             script = props.get(key)
             if isinstance(script, str):
                 found += [(f"{name}.{key} (docker)", ref) for ref in docker_image_refs(script)]
+                found += [(f"{name}.{key} (agent)", ref) for ref in agent_image_refs(script, "--image")]
+                # The proxy is a third-party image: its tag may move, its digest may not.
+                messages += [
+                    f"{name}.{key} (agent): proxy image {ref!r} is not pinned by digest (@sha256:...)"
+                    for ref in agent_image_refs(script, "--proxy-image") if "@sha256:" not in ref]
     elif resource_type == DOCKER_CONTAINER:
         found.append((f"{name}.image", props.get("image")))
     elif resource_type == DOCKER_REMOTE_IMAGE:

@@ -3,8 +3,10 @@ remote command is a short, readable call (`sh <agent> deploy ...`) instead of a 
 
 The agent's file name carries a hash of its text, so a new slipway version installs a new file
 beside the old one (old deploys' `delete` commands still find theirs) and an unchanged one is
-never written twice. Its steps are the health-gated switch: the previous container is kept until
-the new one answers its health path, and is started again if it never does.
+never written twice. Its deploy is the blue/green switch: the new release starts beside the live
+one on the other internal port, is health-checked there, the service's proxy is pointed at it
+(graceful reload), the old one drains and stops. A release that never gets healthy is removed;
+the live one never stopped serving.
 """
 
 from __future__ import annotations
@@ -14,26 +16,37 @@ import shlex
 
 AGENT_DIR = ".slipway"  # under the server's deployDir
 
-# Placeholders in a deploy's `docker run` argv that only the server can fill in.
-ENV_FILE_PLACEHOLDER = "@ENVFILE@"  # the env file written from stdin (its name is its hash)
-PREVIOUS_SHA_PLACEHOLDER = "@PREVIOUS_SHA@"  # becomes the label slipway.previous-sha=<sha>
+# Placeholders in a deploy's `docker create` argv that only the server can fill in.
+NAME_PLACEHOLDER = "@NAME@"  # <env>-<service>-<sha12>-<port>
+PORT_PLACEHOLDER = "@PORT@"  # the internal port this release gets (PORT, `{port}` in the command)
+ENV_HASH_PLACEHOLDER = "@ENV_HASH@"  # hash of the env file it was started with
+PREVIOUS_SHA_PLACEHOLDER = "@PREVIOUS_SHA@"  # the SHA it replaces
 LABEL_PREVIOUS_SHA = "slipway.previous-sha"
+LABEL_ENV_HASH = "slipway.env-hash"
+LABEL_ROLE = "slipway.role"
 
 _AGENT = r"""#!/bin/sh
 # slipway server agent (installed by slipway; do not edit: the file name is its content hash).
-#   sh agent.sh deploy SERVICE NAME IMAGE SHA HEALTH_URL HEALTH_SECONDS DIR DEPLOY_ID WHERE \
-#       -- DOCKER_RUN_ARGV...
-#   sh agent.sh remove NAME DEPLOY_ID DIR
-# deploy reads the env file on stdin and prints one JSON line; its messages go to stderr.
+#   sh agent.sh deploy --env E --service S --sha SHA --image IMAGE --health-path P --health-seconds N
+#       --dir D --id DEPLOY_ID --ports P1,P2 --port PORT --proxy-image IMAGE --drain-seconds N
+#       --stop-seconds N --keep N --operation deploy|rollback --where WHERE --actor WHO
+#       -- DOCKER_CREATE_ARGV...      (reads the env file on stdin, prints one JSON line)
+#   sh agent.sh proxy-config --dir D --container NAME   (reads nginx.conf on stdin)
+#   sh agent.sh remove --env E --service S --dir D --id DEPLOY_ID
+#   sh agent.sh audit --root DEPLOY_DIR
+# Messages go to stderr. Every release runs as <env>-<service>-<sha12>-<port>, on one of two
+# internal ports; the service's proxy (<env>-<service>-proxy) listens on PORT and sends traffic
+# to the live one, named in DIR/active.
 set -eu
 umask 077
 where=""
 log() { printf 'slipway%s: %s\n' "${where:+ [$where]}" "$*" >&2; }
 exists() { docker container inspect "$1" >/dev/null 2>&1; }
-label() { docker container inspect --format "{{index .Config.Labels \"$2\"}}" "$1"; }
+label() { docker container inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null; }
 running() { [ "$(docker container inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
-mounts() { docker container inspect --format '{{range .Mounts}}{{println .Source}}{{end}}' "$1"; }
 answers() { curl -fsS -o /dev/null --max-time 3 "$1" 2>/dev/null; }
+json() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+upstream() { printf 'server 127.0.0.1:%s max_fails=0;\n' "$1"; }  # slipway.commands.proxy.upstream_line
 
 # wait_healthy NAME URL SECONDS: 0 once NAME answers URL; 1 if it stops or the time runs out.
 wait_healthy() {
@@ -46,102 +59,277 @@ wait_healthy() {
   return 1
 }
 
+# replace TEXT TOKEN VALUE: sets $replaced to TEXT with every TOKEN replaced by VALUE.
+replace() {
+  rest=$1 replaced=""
+  while :; do
+    case $rest in
+      *"$2"*) replaced="$replaced${rest%%"$2"*}$3"; rest=${rest#*"$2"} ;;
+      *) replaced="$replaced$rest"; return 0 ;;
+    esac
+  done
+}
+
+audit() {  # audit RESULT: one JSON line per deploy, rollback and failure, appended
+  mkdir -p "$root/.slipway"
+  printf '{"time":"%s","environment":"%s","service":"%s","operation":"%s","result":"%s",'"\
+"'"sha":"%s","image":"%s","previous_sha":"%s","actor":"%s","server":"%s"}\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$env" "$service" "$operation" "$1" "$sha" "$(json "$image")" \
+    "$previous_sha" "$(json "$actor")" "$(json "$where")" >> "$root/.slipway/audit.log"
+  chmod 600 "$root/.slipway/audit.log"
+}
+
 report() {
-  printf '{"service":"%s","sha":"%s","previous_sha":"%s","image":"%s"}\n' "$service" "$sha" "$1" "$image"
+  printf '{"service":"%s","sha":"%s","previous_sha":"%s","image":"%s","port":"%s"}\n' \
+    "$service" "$sha" "$previous_sha" "$(json "$image")" "$port_live"
+}
+
+# The proxy: <env>-<service>-proxy, host network, its config folder mounted read-only.
+proxy_start() {
+  if exists "$proxy"; then docker rm --force "$proxy" >/dev/null; fi
+  docker run --detach --name "$proxy" --network host --restart unless-stopped \
+    --label slipway.env="$env" --label slipway.service="$service" --label slipway.role=proxy \
+    --label slipway.proxy-image="$proxy_image" \
+    --volume "$dir/proxy:/etc/slipway-proxy:ro" "$proxy_image" \
+    nginx -c /etc/slipway-proxy/nginx.conf -g 'daemon off;' >/dev/null
+}
+proxy_reload() {  # validate the config in the running proxy, then reload it gracefully
+  docker exec "$proxy" nginx -t -q -c /etc/slipway-proxy/nginx.conf \
+    && docker kill --signal HUP "$proxy" >/dev/null
+}
+# point_proxy PORT: send new requests to 127.0.0.1:PORT (in-flight ones finish where they are).
+point_proxy() {
+  old_upstream=$(cat "$dir/proxy/upstream.conf" 2>/dev/null || true)
+  upstream "$1" > "$dir/proxy/.upstream.tmp"
+  mv -f "$dir/proxy/.upstream.tmp" "$dir/proxy/upstream.conf"
+  if running "$proxy" && [ "$(label "$proxy" slipway.proxy-image)" != "$proxy_image" ]; then
+    log "the proxy image changed: restarting $proxy"
+  elif running "$proxy"; then
+    if proxy_reload; then return 0; fi
+    log "the proxy refused its new config; keeping the old one"
+    printf '%s\n' "$old_upstream" > "$dir/proxy/upstream.conf"
+    proxy_reload || true
+    return 1
+  fi
+  # First release behind the proxy: a container of the earlier layout may hold the port.
+  if exists "$legacy" && running "$legacy"; then
+    log "moving $legacy behind the proxy"
+    docker stop --time "$stop_seconds" "$legacy" >/dev/null
+  fi
+  proxy_start
+  deadline=$(( $(date +%s) + 15 ))
+  until answers "http://127.0.0.1:$port$health_path"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      log "the proxy does not answer on port $port:"
+      docker logs --tail 20 "$proxy" >&2 2>&1 || true
+      return 1
+    fi
+    sleep 0.1 2>/dev/null || sleep 1
+  done
+}
+
+# image_user_ids NAME: "uid:gid" of the user the container NAME runs as (its image's USER),
+# read from the container's own /etc/passwd and /etc/group.
+image_user_ids() {
+  spec=$(docker container inspect --format '{{.Config.User}}' "$1")
+  user=${spec%%:*} group=""
+  case $spec in *:*) group=${spec#*:} ;; esac
+  [ -n "$user" ] || { echo 0:0; return 0; }
+  passwd=$(docker cp "$1:/etc/passwd" - 2>/dev/null | tar -xOf - 2>/dev/null) || passwd=""
+  case $user in
+    *[!0-9]*) ids=$(printf '%s\n' "$passwd" | awk -F: -v u="$user" '$1 == u { print $3 ":" $4; exit }') ;;
+    *) ids=$(printf '%s\n' "$passwd" | awk -F: -v u="$user" '$3 == u { print $3 ":" $4; exit }')
+       ids=${ids:-$user:0} ;;
+  esac
+  [ -n "$ids" ] || return 1
+  case $group in
+    "") ;;
+    *[!0-9]*) gid=$(docker cp "$1:/etc/group" - 2>/dev/null | tar -xOf - 2>/dev/null \
+                | awk -F: -v g="$group" '$1 == g { print $3; exit }')
+              [ -n "$gid" ] || return 1
+              ids=${ids%:*}:$gid ;;
+    *) ids=${ids%:*}:$group ;;
+  esac
+  echo "$ids"
+}
+
+# keep_only N: the N newest stopped releases of this service stay (a rollback to one is a start).
+keep_only() {
+  docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
+    --filter label=slipway.role=app --filter status=exited --format '{{.Names}}' \
+    | tail -n "+$(( $1 + 1 ))" | while read -r old; do docker rm --force "$old" >/dev/null; done
 }
 
 deploy() {
-  service=$1 name=$2 image=$3 sha=$4 url=$5 wait=$6 dir=$7 id=$8 where=$9
-  shift 9
-  if [ "${1:-}" = -- ]; then shift; fi
-  previous="$name-previous" failed="$name-failed"
-  command -v curl >/dev/null || { log "curl is required on the server for health checks"; exit 1; }
-  mkdir -p "$dir"
-  chmod 700 "$dir"
-  if exists "$previous"; then
-    log "an earlier deploy was interrupted; putting the previous container back first"
-    if exists "$name"; then docker rm --force "$name" >/dev/null; fi
-    docker rename "$previous" "$name"
-    docker start "$name" >/dev/null || true
-  fi
-  tmp=$(mktemp "$dir/.incoming.XXXXXX")
-  cat > "$tmp"
-  envfile="$dir/$(sha256sum "$tmp" | cut -c1-16).env"
-  mv "$tmp" "$envfile"
-  chmod 600 "$envfile"
-  # The same release with the same config and env is already serving: leave it be.
-  if exists "$name" && running "$name" && [ "$(label "$name" slipway.deploy)" = "$id" ] \
-      && mounts "$name" | grep -qxF "$envfile" && answers "$url"; then
-    log "$sha already runs as $name with this config; nothing to do"
-    report "$(label "$name" "@LABEL_PREVIOUS_SHA@")"
-    exit 0
-  fi
-  log "pulling $image"
-  timeout 600 docker pull --quiet "$image" >/dev/null
-  previous_sha=""
-  if exists "$name"; then
-    previous_sha=$(label "$name" slipway.sha)
-    docker rename "$name" "$previous"
-    log "stopping the running release ${previous_sha:-unknown}"
-    docker stop --time 20 "$previous" >/dev/null
-  fi
-  if exists "$failed"; then docker rm --force "$failed" >/dev/null; fi
-  # The run argv, with what only this server knows filled in.
-  for arg do
-    shift
-    case $arg in
-      @ENV_FILE_PLACEHOLDER@*) set -- "$@" "$envfile${arg#@ENV_FILE_PLACEHOLDER@}" ;;
-      @PREVIOUS_SHA_PLACEHOLDER@) set -- "$@" "@LABEL_PREVIOUS_SHA@=$previous_sha" ;;
-      *) set -- "$@" "$arg" ;;
+  keep=3 drain=10 stop_seconds=30 operation=deploy actor=unknown
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --env) env=$2 ;; --service) service=$2 ;; --sha) sha=$2 ;; --image) image=$2 ;;
+      --health-path) health_path=$2 ;; --health-seconds) health_seconds=$2 ;; --dir) dir=$2 ;;
+      --root) root=$2 ;; --id) id=$2 ;; --ports) ports=$2 ;; --port) port=$2 ;;
+      --proxy-image) proxy_image=$2 ;; --drain-seconds) drain=$2 ;; --stop-seconds) stop_seconds=$2 ;;
+      --keep) keep=$2 ;; --operation) operation=$2 ;; --where) where=$2 ;; --actor) actor=$2 ;;
+      --) shift; break ;;
+      *) log "deploy: unknown option $1"; exit 2 ;;
     esac
+    shift 2
   done
-  log "starting $sha"
-  if "$@" >/dev/null && wait_healthy "$name" "$url" "$wait"; then
-    if exists "$previous"; then docker rm --force "$previous" >/dev/null; fi
-    for f in "$dir"/*.env; do [ "$f" = "$envfile" ] || rm -f "$f"; done
-    log "$sha is healthy at $url"
-    report "$previous_sha"
+  proxy="$env-$service-proxy" legacy="$env-$service" previous_sha="" port_live=""
+  command -v curl >/dev/null || { log "curl is required on the server for health checks"; exit 1; }
+  mkdir -p "$dir/proxy"
+  chmod 700 "$dir"
+  [ -s "$dir/proxy/nginx.conf" ] || { log "no proxy config in $dir/proxy (run pulumi up again)"; exit 1; }
+  tmp=$(mktemp -d "$dir/.incoming.XXXXXX")
+  trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+  mkdir "$tmp/slipway"
+  cat > "$tmp/slipway/app.env"
+  envhash=$(sha256sum "$tmp/slipway/app.env" | cut -c1-16)
+
+  # What serves now: the release named in DIR/active, else a container of the earlier layout.
+  live="" live_port=""
+  if [ -s "$dir/active" ]; then read -r live live_port < "$dir/active" || true; fi
+  if [ -n "$live" ] && ! running "$live"; then live="" live_port=""; fi
+  if [ -n "$live" ]; then
+    previous_sha=$(label "$live" slipway.sha)
+  elif running "$legacy"; then
+    previous_sha=$(label "$legacy" slipway.sha)
+  fi
+  # An interrupted deploy may have left the proxy pointing elsewhere: back to the live release.
+  if [ -n "$live" ] && running "$proxy" \
+      && [ "$(cat "$dir/proxy/upstream.conf" 2>/dev/null)" != "$(upstream "$live_port")" ]; then
+    log "an earlier deploy was interrupted; pointing the proxy back at $live"
+    point_proxy "$live_port" || true
+  fi
+  # The same release with the same config and env already serves: leave it be.
+  if [ -n "$live" ] && [ "$(label "$live" slipway.deploy)" = "$id" ] \
+      && [ "$(label "$live" slipway.env-hash)" = "$envhash" ] && running "$proxy" \
+      && answers "http://127.0.0.1:$live_port$health_path"; then
+    previous_sha=$(label "$live" @LABEL_PREVIOUS_SHA@) port_live=$live_port
+    log "$sha already serves as $live; nothing to do"
+    report
     exit 0
   fi
-  log "FAILED: $service $sha did not answer $url within ${wait}s; the app's last log lines:"
-  docker logs --tail 40 "$name" 2>&1 | sed 's/^/  | /' >&2 || true
-  if exists "$name"; then
-    docker stop --time 5 "$name" >/dev/null 2>&1 || true
-    docker rename "$name" "$failed" >/dev/null 2>&1 || docker rm --force "$name" >/dev/null
-  fi
-  if exists "$previous"; then
-    docker rename "$previous" "$name"
-    docker start "$name" >/dev/null
-    if wait_healthy "$name" "$url" "$wait"; then
-      log "the previous release ${previous_sha:-unknown} is running again"
-    else
-      log "the previous release ${previous_sha:-unknown} was started again but is not healthy"
+  # The other internal port is the new release's.
+  p1=${ports%,*} p2=${ports#*,}
+  if [ "$live_port" = "$p1" ]; then new_port=$p2; else new_port=$p1; fi
+  name="$env-$service-$(printf %.12s "$sha")-$new_port"
+  url="http://127.0.0.1:$new_port$health_path"
+  if exists "$name" && ! running "$name" && [ "$(label "$name" slipway.deploy)" = "$id" ] \
+      && [ "$(label "$name" slipway.env-hash)" = "$envhash" ]; then
+    log "starting the kept release $name (no pull)"
+  else
+    if exists "$name"; then docker rm --force "$name" >/dev/null; fi
+    if ! docker image inspect "$image" >/dev/null 2>&1; then
+      log "pulling $image"
+      timeout 600 docker pull --quiet "$image" >/dev/null
     fi
+    # The create argv, with what only this server knows filled in.
+    for arg do
+      shift
+      replace "$arg" @NAME@ "$name"; replace "$replaced" @PORT@ "$new_port"
+      replace "$replaced" @ENV_HASH@ "$envhash"; replace "$replaced" @PREVIOUS_SHA@ "$previous_sha"
+      set -- "$@" "$replaced"
+    done
+    "$@" >/dev/null
+    # The env file goes into the container itself, owned by the image's user (0400); when that
+    # user cannot be resolved from the image's own passwd/group, readable by any user (0444).
+    if owner=$(image_user_ids "$name"); then
+      mode=400 dirmode=500
+    else
+      owner=0:0 mode=444 dirmode=555
+    fi
+    chmod "$dirmode" "$tmp/slipway"; chmod "$mode" "$tmp/slipway/app.env"
+    tar -C "$tmp" --numeric-owner --owner="${owner%:*}" --group="${owner#*:}" -cf - slipway \
+      | docker cp - "$name:/run"
   fi
-  exit 1
+  # The secrets are in the container now; none stay on the server's disk.
+  chmod -R u+w "$tmp"
+  rm -rf "$tmp/slipway"
+  log "starting $sha on port $new_port"
+  if docker start "$name" >/dev/null && wait_healthy "$name" "$url" "$health_seconds"; then
+    :
+  else
+    log "FAILED: $service $sha did not answer $url within ${health_seconds}s (it must listen on PORT," \
+      "or {port} in its command); the app's last log lines:"
+    docker logs --tail 40 "$name" 2>&1 | sed 's/^/  | /' >&2 || true
+    docker rm --force "$name" >/dev/null 2>&1 || true
+    if [ -n "$live" ]; then log "$live (${previous_sha:-unknown}) kept serving"; fi
+    audit failed
+    exit 1
+  fi
+  if ! point_proxy "$new_port"; then
+    docker rm --force "$name" >/dev/null 2>&1 || true
+    audit failed
+    exit 1
+  fi
+  printf '%s %s\n' "$name" "$new_port" > "$dir/.active.tmp"
+  mv -f "$dir/.active.tmp" "$dir/active"
+  port_live=$new_port
+  log "$sha is healthy at $url and takes the traffic of port $port"
+  # Drain: requests already at the old release finish, then it stops (and is kept, stopped).
+  if [ -n "$live" ] || exists "$legacy"; then
+    if [ "$drain" -gt 0 ]; then sleep "$drain"; fi
+  fi
+  if [ -n "$live" ]; then docker stop --time "$stop_seconds" "$live" >/dev/null || true; fi
+  # Containers of the earlier layout (one per service, on the service's port) are done now.
+  for old in "$legacy" "$legacy-previous" "$legacy-failed"; do
+    if exists "$old"; then docker rm --force "$old" >/dev/null; fi
+  done
+  keep_only "$keep"
+  audit "$([ "$operation" = rollback ] && echo rolled-back || echo deployed)"
+  report
 }
 
-# remove NAME DEPLOY_ID DIR: on `pulumi destroy`, only the container this deploy started.
-remove() {
-  if [ "$(label "$1" slipway.deploy 2>/dev/null || true)" = "$2" ]; then
-    docker rm --force "$1" >/dev/null
-    rm -rf "$3"
+# proxy-config: write the service's nginx.conf (stdin); reload the running proxy if it accepts it.
+proxy_config() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --dir) dir=$2 ;; --container) proxy=$2 ;;
+      *) log "proxy-config: unknown option $1"; exit 2 ;;
+    esac
+    shift 2
+  done
+  mkdir -p "$dir/proxy"
+  chmod 700 "$dir"
+  cat > "$dir/proxy/.nginx.tmp"
+  if [ -f "$dir/proxy/nginx.conf" ]; then cp "$dir/proxy/nginx.conf" "$dir/proxy/.nginx.old"; fi
+  mv -f "$dir/proxy/.nginx.tmp" "$dir/proxy/nginx.conf"
+  if running "$proxy" && ! proxy_reload; then
+    log "the proxy refused its new config; the old one stays"
+    if [ -f "$dir/proxy/.nginx.old" ]; then mv -f "$dir/proxy/.nginx.old" "$dir/proxy/nginx.conf"; fi
+    exit 1
   fi
+}
+
+# remove: on `pulumi destroy` of the deploy that is live, the service's containers and proxy go.
+# An older deploy's delete (after a replacement) finds another release live and removes nothing.
+remove() {
+  while [ $# -gt 0 ]; do
+    case $1 in --env) env=$2 ;; --service) service=$2 ;; --dir) dir=$2 ;; --id) id=$2 ;;
+      *) log "remove: unknown option $1"; exit 2 ;; esac
+    shift 2
+  done
+  live=""
+  if [ -s "$dir/active" ]; then read -r live _ < "$dir/active" || true; fi
+  if [ -n "$live" ] && [ "$(label "$live" slipway.deploy)" != "$id" ]; then return 0; fi
+  docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
+    --format '{{.Names}}' | while read -r c; do docker rm --force "$c" >/dev/null; done
+  rm -rf "$dir"
 }
 
 case "${1:-}" in
   deploy) shift; deploy "$@" ;;
+  proxy-config) shift; proxy_config "$@" ;;
   remove) shift; remove "$@" ;;
-  *) log "usage: agent.sh deploy|remove ..."; exit 2 ;;
+  audit) cat "${3:?usage: agent.sh audit --root DEPLOY_DIR}/.slipway/audit.log" 2>/dev/null || true ;;
+  *) log "usage: agent.sh deploy|proxy-config|remove|audit ..."; exit 2 ;;
 esac
 """
 
 
 def render_agent() -> str:
-    """The agent's text, with the placeholders it fills in spelled out."""
-    return (_AGENT.replace("@ENV_FILE_PLACEHOLDER@", ENV_FILE_PLACEHOLDER)
-            .replace("@PREVIOUS_SHA_PLACEHOLDER@", PREVIOUS_SHA_PLACEHOLDER)
-            .replace("@LABEL_PREVIOUS_SHA@", LABEL_PREVIOUS_SHA))
+    """The agent's text."""
+    return _AGENT.replace("@LABEL_PREVIOUS_SHA@", LABEL_PREVIOUS_SHA)
 
 
 def agent_path(deploy_dir: str, agent: str | None = None) -> str:

@@ -1,32 +1,41 @@
 """A deploy of one release of one service on one server, rendered from a plan.
 
 The remote command is a short call to the server agent (slipway.commands.agent), which reads the
-env file from stdin and keeps the previous container until the new one answers its health path.
-The new container's `docker run` is rendered here by `slipway.commands.docker`.
+env file from stdin and switches blue/green behind the service's proxy. The new release's
+`docker create` is rendered here by `slipway.commands.docker`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from slipway.commands import docker
-from slipway.commands.agent import ENV_FILE_PLACEHOLDER, PREVIOUS_SHA_PLACEHOLDER
+from slipway.commands.agent import (
+    ENV_HASH_PLACEHOLDER,
+    LABEL_ENV_HASH,
+    LABEL_PREVIOUS_SHA,
+    LABEL_ROLE,
+    NAME_PLACEHOLDER,
+    PORT_PLACEHOLDER,
+    PREVIOUS_SHA_PLACEHOLDER,
+)
 
 LABEL_ENV = "slipway.env"
 LABEL_SERVICE = "slipway.service"
 LABEL_SHA = "slipway.sha"
 LABEL_IMAGE = "slipway.image"
 LABEL_DEPLOY = "slipway.deploy"
+LABEL_PORT = "slipway.port"
 # OCI's own label for "which commit is this", read by most tooling.
 LABEL_REVISION = "org.opencontainers.image.revision"
 
 
 @dataclass(frozen=True)
 class DeployPlan:
-    """Everything the server needs to run one release of one service (no secrets)."""
+    """Everything a server needs to run one release of one service (no secrets)."""
 
     environment: str
     service: str
@@ -34,34 +43,42 @@ class DeployPlan:
     image: str  # repository:tag@sha256:... (pinned by digest)
     migrated_image: str  # what the migration ran against
     migrates: bool  # this service's image is the one migrated: the two must be the same
-    port: int
+    port: int  # where the service's proxy listens
+    internal_ports: tuple[int, int]  # where releases listen, alternately
     health_path: str
     health_timeout_seconds: int
     deploy_dir: str
-    command: tuple[str, ...]
+    command: tuple[str, ...]  # `{port}` becomes the release's internal port
     env: Mapping[str, str]
     volumes: tuple[str, ...]
     command_timeout_seconds: int
+    proxy_image: str
+    drain_seconds: int
+    stop_timeout_seconds: int
+    keep_releases: int
     agent: str  # the server agent's path (slipway.commands.agent.agent_path)
     where: str  # user@host:port, for messages
-
-    @property
-    def container(self) -> str:
-        return f"{self.environment}-{self.service}"
+    operation: str = "deploy"  # or "rollback" (a pinned earlier SHA): for the audit log
+    actor: str = "unknown"  # who ran it (the CI actor or user@host): for the audit log
 
     @property
     def directory(self) -> str:
         return f"{self.deploy_dir.rstrip('/')}/{self.environment}/{self.service}"
 
     @property
-    def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.health_path}"
+    def proxy_container(self) -> str:
+        return f"{self.environment}-{self.service}-proxy"
+
+
+def _q(args: Sequence[str]) -> str:
+    return shlex.join(args)
 
 
 def deploy_id(plan: DeployPlan) -> str:
-    """Identifies this exact deploy; `delete` only removes the container it started."""
+    """Identifies this exact release config; a redeploy of it is a no-op, and `delete` only
+    removes a service whose live release is this one."""
     material = repr((plan.sha, plan.image, plan.command, sorted(plan.env.items()), plan.volumes,
-                     plan.port, plan.health_path))
+                     plan.port, plan.internal_ports, plan.health_path))
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -73,15 +90,20 @@ def labels(plan: DeployPlan) -> dict[str, str]:
         LABEL_REVISION: plan.sha,
         LABEL_IMAGE: plan.image,
         LABEL_DEPLOY: deploy_id(plan),
+        LABEL_ROLE: "app",
+        LABEL_PORT: PORT_PLACEHOLDER,
+        LABEL_ENV_HASH: ENV_HASH_PLACEHOLDER,
+        LABEL_PREVIOUS_SHA: PREVIOUS_SHA_PLACEHOLDER,
     }
 
 
-def run_argv(plan: DeployPlan) -> list[str]:
-    """The new container's `docker run`, with the server-side placeholders left in."""
-    return docker.run(
-        name=plan.container, image=plan.image, command=plan.command, env_file=ENV_FILE_PLACEHOLDER,
-        env={**plan.env, "APP_SHA": plan.sha}, labels=labels(plan), volumes=plan.volumes,
-        detach=True, restart="unless-stopped",
+def create_argv(plan: DeployPlan) -> list[str]:
+    """The new release's `docker create`, with the server-side placeholders left in."""
+    command = tuple(arg.replace("{port}", PORT_PLACEHOLDER) for arg in plan.command)
+    return docker.create(
+        name=NAME_PLACEHOLDER, image=plan.image, command=command,
+        env={**plan.env, "APP_SHA": plan.sha, "PORT": PORT_PLACEHOLDER}, labels=labels(plan),
+        volumes=plan.volumes, restart="unless-stopped",
     )
 
 
@@ -94,18 +116,26 @@ def deploy_command(plan: DeployPlan) -> str:
         raise ValueError(
             f"refusing to deploy {plan.image!r}: the migration ran against {plan.migrated_image!r}"
         )
-    argv = run_argv(plan)
-    # The SHA this release replaces is only known on the server: a label filled in there.
-    argv[argv.index("--network"):argv.index("--network")] = ["--label", PREVIOUS_SHA_PLACEHOLDER]
-    return shlex.join([
-        "timeout", "--kill-after=15", str(plan.command_timeout_seconds),
-        "sh", plan.agent, "deploy", plan.service, plan.container, plan.image, plan.sha,
-        plan.health_url, str(plan.health_timeout_seconds), plan.directory, deploy_id(plan), plan.where,
-        "--", *argv,
-    ])
+    options = {
+        "--env": plan.environment, "--service": plan.service, "--sha": plan.sha, "--image": plan.image,
+        "--health-path": plan.health_path, "--health-seconds": str(plan.health_timeout_seconds),
+        "--dir": plan.directory, "--root": plan.deploy_dir, "--id": deploy_id(plan),
+        "--ports": ",".join(map(str, plan.internal_ports)), "--port": str(plan.port),
+        "--proxy-image": plan.proxy_image, "--drain-seconds": str(plan.drain_seconds),
+        "--stop-seconds": str(plan.stop_timeout_seconds), "--keep": str(plan.keep_releases),
+        "--operation": plan.operation, "--where": plan.where, "--actor": plan.actor,
+    }
+    return _q(["timeout", "--kill-after=15", str(plan.command_timeout_seconds), "sh", plan.agent, "deploy",
+               *(item for pair in options.items() for item in pair), "--", *create_argv(plan)])
+
+
+def proxy_config_command(plan: DeployPlan) -> str:
+    """Writes the service's nginx.conf (stdin) and reloads its running proxy."""
+    return _q(["timeout", "--kill-after=15", "120", "sh", plan.agent, "proxy-config",
+               "--dir", plan.directory, "--container", plan.proxy_container])
 
 
 def remove_command(plan: DeployPlan) -> str:
-    """Runs on `pulumi destroy`: removes the container only if it is the one this deploy made."""
-    return shlex.join(["timeout", "--kill-after=15", "120", "sh", plan.agent, "remove",
-                       plan.container, deploy_id(plan), plan.directory])
+    """Runs on `pulumi destroy`: removes the service only if its live release is this deploy's."""
+    return _q(["timeout", "--kill-after=15", "120", "sh", plan.agent, "remove", "--env", plan.environment,
+               "--service", plan.service, "--dir", plan.directory, "--id", deploy_id(plan)])

@@ -28,6 +28,30 @@ def env_args(env: Mapping[str, str]) -> list[str]:
     return [arg for key in sorted(env) for arg in ("--env", f"{key}={env[key]}")]
 
 
+def create(
+    *,
+    name: str,
+    image: str,
+    command: Sequence[str],
+    network: str = "host",
+    env: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    volumes: Sequence[str] = (),
+    restart: str | None = None,
+) -> list[str]:
+    """`docker create` of a long-running container whose secrets are copied into it before it
+    starts (at ENV_FILE_IN_CONTAINER, owned by the image's user): never a mount, flag or argument."""
+    args = ["docker", "create", "--name", name, "--network", network]
+    if restart:
+        args += ["--restart", restart]
+    args += label_args(labels or {})
+    args += env_args(env or {})
+    for volume in volumes:
+        args += ["--volume", volume]
+    args += ["--entrypoint", "/bin/sh", image]
+    return args + with_env_loader(command)[1:]
+
+
 def run(
     *,
     name: str,

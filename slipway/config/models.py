@@ -207,6 +207,18 @@ def _volume(value: Any) -> str:
     return value
 
 
+def _internal_ports(value: Any) -> tuple[int, int]:
+    """Two different ports, 1024-65535 (the default, port+10000/20000, may run past that)."""
+    fix = "set two free ports for the releases to alternate on, e.g. [18000, 28000]"
+    if not isinstance(value, list) or len(value) != 2:
+        raise invalid(f"must be two ports, got {shown(value)}", fix=fix)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 1024 <= v <= 65535 for v in value):
+        raise invalid(f"must be two ports between 1024 and 65535, got {shown(value)}", fix=fix)
+    if value[0] == value[1]:
+        raise invalid("must be two different ports", fix=fix)
+    return (value[0], value[1])
+
+
 def _volumes(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise invalid(
@@ -235,6 +247,31 @@ class ServiceSpec(Spec):
     ] = Field((), alias="secretEnv")
     volumes: Annotated[tuple[str, ...], plain(_volumes)] = ()
     build_args: Annotated[dict[str, str], arg_map()] = Field(default_factory=dict, alias="buildArgs")
+    # Blue/green: each release listens on one of these two ports (PORT, and `{port}` in the
+    # command); the service's proxy on `port` sends traffic to the one that is live.
+    internal_ports: Annotated[tuple[int, int], plain(_internal_ports)] = Field(alias="internalPorts")
+    drain_seconds: Annotated[int, integer(0, 600, "10")] = Field(10, alias="drainSeconds")
+    stop_timeout_seconds: Annotated[int, integer(1, 600, "30")] = Field(30, alias="stopTimeoutSeconds")
+    keep_releases: Annotated[int, integer(0, 20, "3")] = Field(3, alias="keepReleases")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_internal_ports(cls, data: Any) -> Any:
+        """port+10000 and port+20000, unless set (or past 65535: then it must be set)."""
+        if isinstance(data, dict) and "internalPorts" not in data:
+            port = data.get("port")
+            if isinstance(port, str) and port.isdigit():
+                port = int(port)
+            if isinstance(port, int) and not isinstance(port, bool):
+                data = {**data, "internalPorts": [port + 10000, port + 20000]}
+        return data
+
+    @model_validator(mode="after")
+    def _internal_ports_are_not_the_port(self) -> ServiceSpec:
+        if self.port in self.internal_ports:
+            raise invalid(f"must differ from port {self.port}, where the proxy listens",
+                          at=("internalPorts",), fix="pick two other free ports, e.g. [18000, 28000]")
+        return self
 
 
 class ServiceConfig(ServiceSpec):
@@ -326,6 +363,23 @@ class GitHubConfig(GitHubSpec):
     token: Secret | None = None  # slipway:githubToken (else GITHUB_TOKEN)
 
 
+# --------------------------------------------------------------------------- proxy
+
+PINNED_IMAGE = r"^[a-z0-9][a-z0-9._:/-]*@sha256:[0-9a-f]{64}$"
+
+
+class ProxyConfig(Spec):
+    """The reverse proxy slipway runs in front of every service (nginx; see commands/proxy.py)."""
+
+    image: Annotated[str, text(PINNED_IMAGE, "an image pinned by digest (name[:tag]@sha256:<64 hex>)",
+                               "docker.io/library/nginx:1.27-alpine@sha256:<digest>")] = required()
+    listen: Annotated[str, text(r"^[0-9.]+$|^\[[0-9a-fA-F:]+\]$", "an IP address to listen on",
+                                "127.0.0.1")] = "127.0.0.1"
+    client_max_body_size: Annotated[str, text(r"^[0-9]+[kKmMgG]?$", "an nginx size such as 100m", "100m")] = (
+        Field("100m", alias="clientMaxBodySize"))
+    read_timeout_seconds: Annotated[int, integer(1, 3600, "60")] = Field(60, alias="readTimeoutSeconds")
+
+
 # --------------------------------------------------------------------------- the stack
 
 _SERVICE_NAME = check_text(SERVICE_NAME_PATTERN, "lower-case letters, digits and -", "backend")
@@ -357,6 +411,7 @@ class StackSpec(Spec):
     services: dict[Annotated[str, plain(_service_name)], ServiceSpec] = required()
     migration: MigrationConfig = Field(default_factory=lambda: MigrationConfig.model_validate({}))
     github: GitHubSpec
+    proxy: ProxyConfig
 
     @model_validator(mode="after")
     def _has_a_service(self) -> StackSpec:
@@ -400,6 +455,7 @@ class StackConfig:
     services: tuple[ServiceConfig, ...]
     migration: MigrationConfig
     github: GitHubConfig
+    proxy: ProxyConfig
     secrets: Mapping[str, Secret] = field(repr=False)
 
     def service(self, name: str) -> ServiceConfig:

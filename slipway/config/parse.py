@@ -84,6 +84,7 @@ def parse_stack_config(
         services=tuple(_with(ServiceConfig, s, name=n) for n, s in spec.services.items()),
         migration=spec.migration,
         github=_with(GitHubConfig, spec.github, token=secrets["github"]),
+        proxy=spec.proxy,
         secrets=app_secrets,
     )
 

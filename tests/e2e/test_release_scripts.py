@@ -22,10 +22,12 @@ from typing import Any
 import pytest
 
 from slipway.commands.agent import agent_path, install_command, render_agent
-from slipway.commands.deploy import DeployPlan, deploy_command
+from slipway.commands.deploy import DeployPlan, deploy_command, proxy_config_command
 from slipway.commands.envfile import render_env_file
 from slipway.commands.migration import MigrationPlan
+from slipway.commands.proxy import ProxySite, render_nginx_conf
 from slipway.config import DEFAULT_MIGRATION_STEPS
+from tests.e2e.traffic import Traffic
 from tests.e2e.workspace import EXAMPLE_APP, REPO, free_port, http_get, run, sandbox_env
 
 pytestmark = pytest.mark.e2e
@@ -43,17 +45,21 @@ class Env:
     name: str
     database_url: str
     secret_key: str
-    port: int
+    port: int  # where the proxy listens
+    internal_ports: tuple[int, int]  # where releases listen, alternately
     releases: dict[str, Release]
 
     @property
     def container(self) -> str:
         return f"{self.name}-backend"
 
+    @property
+    def directory(self) -> str:
+        return f"{self.deploy_dir}/{self.name}/backend"
+
     def env_text(self) -> str:
         return render_env_file({"DATABASE_URL": self.database_url, "SECRET_KEY": self.secret_key,
-                                "DJANGO_SETTINGS_MODULE": "config.settings.local",
-                                "PORT": str(self.port)})
+                                "DJANGO_SETTINGS_MODULE": "config.settings.local"})
 
     def ssh(self, command: str, stdin: str = "", known_hosts: str | None = None
             ) -> subprocess.CompletedProcess[str]:
@@ -73,22 +79,46 @@ class Env:
         sb = self.sandbox
         return f"{sb['SANDBOX_SSH_USER']}@{sb['SANDBOX_SSH_HOST']}:{sb['SANDBOX_SSH_PORT']}"
 
-    def deploy(self, release: str, health_timeout: int = 60) -> subprocess.CompletedProcess[str]:
-        """What the ServerAgent and Service components run: install the agent, then call it."""
-        installed = self.ssh(install_command(self.deploy_dir), stdin=render_agent())
-        assert installed.returncode == 0, installed.stderr
+    def plan(self, release: str, health_timeout: int = 60, operation: str = "deploy") -> DeployPlan:
         r = self.releases[release]
-        plan = DeployPlan(
+        return DeployPlan(
             environment=self.name, service="backend", sha=r.sha, image=r.image,
-            migrated_image=r.image, migrates=True, port=self.port, health_path="/api/v1/ready/",
-            health_timeout_seconds=health_timeout,
+            migrated_image=r.image, migrates=True, port=self.port, internal_ports=self.internal_ports,
+            health_path="/api/v1/ready/", health_timeout_seconds=health_timeout,
             deploy_dir=self.deploy_dir, agent=agent_path(self.deploy_dir), where=self.where,
             command=("gunicorn", "--config", "/app/gunicorn.conf.py", "config.wsgi"),
-            env={"DJANGO_SETTINGS_MODULE": "config.settings.local", "PORT": str(self.port),
-                 "BIND_HOST": "127.0.0.1"},
-            volumes=(), command_timeout_seconds=300,
+            env={"DJANGO_SETTINGS_MODULE": "config.settings.local", "BIND_HOST": "127.0.0.1"},
+            volumes=(), command_timeout_seconds=300, proxy_image=self.sandbox["SANDBOX_PROXY_IMAGE"],
+            drain_seconds=1, stop_timeout_seconds=10, keep_releases=2, operation=operation,
+            actor="e2e@test",
         )
+
+    def deploy(self, release: str, health_timeout: int = 60, operation: str = "deploy"
+               ) -> subprocess.CompletedProcess[str]:
+        """What the ServerAgent and Service components run: install the agent, write the proxy's
+        config, then the deploy."""
+        installed = self.ssh(install_command(self.deploy_dir), stdin=render_agent())
+        assert installed.returncode == 0, installed.stderr
+        plan = self.plan(release, health_timeout, operation)
+        site = ProxySite(environment=self.name, service="backend", listen_host="127.0.0.1", port=self.port,
+                         client_max_body_size="10m", read_timeout_seconds=30)
+        configured = self.ssh(proxy_config_command(plan), stdin=render_nginx_conf(site))
+        assert configured.returncode == 0, configured.stderr
         return self.ssh(deploy_command(plan), stdin=self.env_text())
+
+    def live(self) -> dict[str, Any] | None:
+        """The release that takes the traffic (named in the service's `active` file)."""
+        active = self.ssh(f"cat {self.directory}/active").stdout.split()
+        return self.inspect(active[0]) if active else None
+
+    def app_containers(self) -> list[dict[str, Any]]:
+        names = run(["docker", "ps", "--all", "--filter", f"label=slipway.env={self.name}",
+                     "--filter", "label=slipway.role=app", "--format", "{{.Names}}"]).stdout.split()
+        return [c for c in (self.inspect(n) for n in names) if c is not None]
+
+    def audit(self) -> list[dict[str, Any]]:
+        text = self.ssh(f"sh {agent_path(self.deploy_dir)} audit --root {self.deploy_dir}").stdout
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def migrate(self, release: str, steps: tuple[tuple[str, ...], ...] = DEFAULT_MIGRATION_STEPS,
                 timeout_seconds: int = 900) -> subprocess.CompletedProcess[str]:
@@ -103,8 +133,12 @@ class Env:
         done = run(["docker", "inspect", name or self.container])
         return dict(json.loads(done.stdout)[0]) if done.returncode == 0 else None
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1/ready/"
+
     def ready(self) -> tuple[int, dict[str, str], bytes]:
-        return http_get(f"http://127.0.0.1:{self.port}/api/v1/ready/")
+        return http_get(self.url)
 
 
 def build_and_push(sandbox: dict[str, str], repo: str, tag: str, **build_args: str) -> str:
@@ -143,10 +177,11 @@ def env() -> Iterator[Env]:
         releases[label] = Release(sha, build_and_push(sandbox, repo, f"{name}-{sha}",
                                                       APP_SHA=sha, **args))
     e = Env(sandbox, name, f"postgres://{name}_app:{password}@127.0.0.1:5432/{name}?sslmode=disable",
-            "sk-" + secrets.token_urlsafe(24), free_port(), releases)
+            "sk-" + secrets.token_urlsafe(24), free_port(), (free_port(), free_port()), releases)
     yield e
-    for suffix in ("", "-previous", "-failed"):
-        run(["docker", "rm", "-f", e.container + suffix])
+    for c in run(["docker", "ps", "--all", "--filter", f"label=slipway.env={name}", "--format",
+                  "{{.Names}}"]).stdout.split():
+        run(["docker", "rm", "-f", c])
     admin_psql(sandbox, f"drop database if exists {name} with (force)")
     admin_psql(sandbox, f"drop role if exists {name}_app")
 
@@ -186,80 +221,119 @@ def test_the_time_limit_kills_the_step(env: Env) -> None:
     assert run(["docker", "inspect", f"slipway-migrate-{env.name}-1"]).returncode != 0
 
 
-def test_deploy_runs_the_release_by_digest_with_its_sha(env: Env) -> None:
+def test_deploy_runs_the_release_by_digest_as_the_images_own_user(env: Env) -> None:
     done = env.deploy("v1")
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["sha"] == env.releases["v1"].sha and report["previous_sha"] == ""
-    info = env.inspect()
-    assert info is not None
-    config = info["Config"]
-    assert config["Image"] == env.releases["v1"].image
-    assert config["Labels"]["slipway.sha"] == env.releases["v1"].sha
-    status, headers, _ = env.ready()
+    live = env.live()
+    assert live is not None
+    assert live["Config"]["Image"] == env.releases["v1"].image
+    assert live["Config"]["Labels"]["slipway.sha"] == env.releases["v1"].sha
+    # A non-root image (USER app, uid 10001; the deploy user is another uid) reads its env file,
+    # which lives inside the container only, owned by that user and unreadable to any other.
+    assert live["Config"]["User"] == "app"
+    owner = run(["docker", "exec", live["Name"].lstrip("/"), "stat", "-c", "%U %a", "/run/slipway/app.env"])
+    assert owner.stdout.split() == ["app", "400"], owner.stdout + owner.stderr
+    status, headers, _ = env.ready()  # through the proxy, on the service's port
     assert status == 200 and headers.get("X-App-Sha") == env.releases["v1"].sha
+    assert str(report["port"]) in {str(p) for p in env.internal_ports}
+
+
+def test_secrets_stay_out_of_docker_inspect_and_off_the_servers_disk(env: Env) -> None:
+    inspected = run(["docker", "inspect", *(c["Name"].lstrip("/") for c in env.app_containers())]).stdout
+    password = env.database_url.split(":")[2].split("@")[0]
+    assert env.secret_key not in inspected and password not in inspected
+    # No file the deploy user can read on the server holds a secret; the service's folder is 0700.
+    files = env.ssh(f"find {env.deploy_dir} -type f -exec cat {{}} +")
+    assert files.returncode == 0 and "agent" in files.stdout
+    assert env.secret_key not in files.stdout and password not in files.stdout
+    assert env.ssh(f"stat -c '%a' {env.directory}").stdout.strip() == "700"
 
 
 def test_deploying_the_running_release_again_changes_nothing(env: Env) -> None:
-    before = env.inspect()
+    before = env.live()
     assert before is not None
     done = env.deploy("v1")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "already runs" in done.stderr
-    after = env.inspect()
+    assert "already serves" in done.stderr
+    after = env.live()
     assert after is not None and after["Id"] == before["Id"]
     assert after["State"]["StartedAt"] == before["State"]["StartedAt"]
 
 
-def test_secrets_stay_out_of_docker_inspect_and_the_env_file_is_private(env: Env) -> None:
-    inspected = run(["docker", "inspect", env.container]).stdout
-    password = env.database_url.split(":")[2].split("@")[0]
-    assert env.secret_key not in inspected and password not in inspected
-    listing = env.ssh(f"stat -c '%a %n' /home/{env.sandbox['SANDBOX_SSH_USER']}/slipway-e2e/"
-                      f"{env.name}/backend/*.env /home/{env.sandbox['SANDBOX_SSH_USER']}/"
-                      f"slipway-e2e/{env.name}/backend")
-    modes = [line.split()[0] for line in listing.stdout.splitlines()]
-    assert modes and all(m in ("600", "700") for m in modes), listing.stdout
-
-
-def test_an_unhealthy_release_puts_the_previous_container_back(env: Env) -> None:
-    before = env.inspect()
+def test_an_unhealthy_release_is_removed_and_the_live_one_never_stops_serving(env: Env) -> None:
+    before = env.live()
     assert before is not None
-    done = env.deploy("unhealthy", health_timeout=8)
+    with Traffic(env.url) as traffic:
+        done = env.deploy("unhealthy", health_timeout=8)
     assert done.returncode != 0
-    assert "did not answer" in done.stderr and "is running again" in done.stderr
     # What failed, on which server, with the app's own last log lines; not the agent's text.
     sha = env.releases["unhealthy"].sha
     assert f"slipway [{env.where}]: FAILED: backend {sha} did not answer" in done.stderr
-    assert "\n  | " in done.stderr and "wait_healthy" not in done.stderr
-    after = env.inspect()
-    assert after is not None and after["Id"] == before["Id"]
-    assert after["State"]["Running"]
-    status, headers, _ = env.ready()
-    assert status == 200 and headers.get("X-App-Sha") == env.releases["v1"].sha
-    failed = env.inspect(f"{env.container}-failed")
-    assert failed is not None  # kept, stopped, for `docker logs`
+    assert "\n  | " in done.stderr and "wait_healthy" not in done.stderr and "kept serving" in done.stderr
+    assert traffic.failures == 0, traffic.summary()
+    assert traffic.shas == [env.releases["v1"].sha]
+    after = env.live()
+    assert after is not None and after["Id"] == before["Id"] and after["State"]["Running"]
+    assert not any(c["Config"]["Labels"]["slipway.sha"] == sha for c in env.app_containers())
 
 
-def test_a_new_release_replaces_the_container_and_reports_the_previous_sha(env: Env) -> None:
+def test_a_new_release_switches_under_load_with_zero_failed_requests(env: Env) -> None:
     assert env.migrate("v2").returncode == 0
-    done = env.deploy("v2")
+    with Traffic(env.url) as traffic:
+        done = env.deploy("v2")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert traffic.failures == 0, traffic.summary()
+    assert traffic.requests > 100
+    # Answered by the old release, then the new one (both, briefly, while the proxy reloads).
+    assert traffic.shas[0] == env.releases["v1"].sha and traffic.shas[-1] == env.releases["v2"].sha
+    assert set(traffic.shas) == {env.releases["v1"].sha, env.releases["v2"].sha}
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["previous_sha"] == env.releases["v1"].sha
-    assert env.inspect(f"{env.container}-previous") is None
-    assert env.ready()[1].get("X-App-Sha") == env.releases["v2"].sha
+    # The old release drained, stopped, and is kept (a rollback to it starts without a pull).
+    kept = [c for c in env.app_containers() if c["Config"]["Labels"]["slipway.sha"] == env.releases["v1"].sha]
+    assert len(kept) == 1 and not kept[0]["State"]["Running"]
 
 
-def test_an_interrupted_deploy_is_recovered_by_the_next_one(env: Env) -> None:
-    # What a deploy killed between "rename" and "start" leaves behind.
-    assert run(["docker", "rename", env.container, f"{env.container}-previous"]).returncode == 0
-    assert run(["docker", "stop", f"{env.container}-previous"]).returncode == 0
-    done = env.deploy("v1")
+def test_a_rollback_starts_the_kept_release_with_zero_failed_requests(env: Env) -> None:
+    with Traffic(env.url) as traffic:
+        done = env.deploy("v1", operation="rollback")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "starting the kept release" in done.stderr and "pulling" not in done.stderr
+    assert traffic.failures == 0, traffic.summary()
+    assert traffic.shas[0] == env.releases["v2"].sha and traffic.shas[-1] == env.releases["v1"].sha
+
+
+def test_only_the_newest_releases_are_kept(env: Env) -> None:
+    for release in ("v2", "v1", "v2"):
+        assert env.deploy(release).returncode == 0
+    stopped = [c for c in env.app_containers() if not c["State"]["Running"]]
+    assert len(stopped) <= 2  # keepReleases in the plan
+
+
+def test_every_deploy_rollback_and_failure_is_in_the_servers_audit_log(env: Env) -> None:
+    entries = env.audit()
+    results = [(e["operation"], e["result"], e["sha"]) for e in entries]
+    v1, v2, bad = (env.releases[k].sha for k in ("v1", "v2", "unhealthy"))
+    assert ("deploy", "deployed", v1) in results and ("deploy", "failed", bad) in results
+    assert ("deploy", "deployed", v2) in results and ("rollback", "rolled-back", v1) in results
+    rollback = next(e for e in entries if e["result"] == "rolled-back")
+    assert rollback["previous_sha"] == v2 and rollback["actor"] == "e2e@test"
+    assert rollback["server"] == env.where and rollback["image"] == env.releases["v1"].image
+    assert all(e["time"].endswith("Z") for e in entries)
+
+
+def test_an_interrupted_switch_is_put_right_by_the_next_deploy(env: Env) -> None:
+    live = env.live()
+    assert live is not None
+    # What a deploy killed after pointing the proxy, before recording the new release, leaves.
+    other = next(p for p in env.internal_ports if str(p) != live["Config"]["Labels"]["slipway.port"])
+    env.ssh(f"printf 'server 127.0.0.1:{other} max_fails=0;\\n' > {env.directory}/proxy/upstream.conf")
+    done = env.deploy("v2")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "interrupted" in done.stderr
-    assert env.inspect(f"{env.container}-previous") is None
-    assert env.ready()[1].get("X-App-Sha") == env.releases["v1"].sha
+    assert env.ready()[1].get("X-App-Sha") == env.releases["v2"].sha
 
 
 def test_a_wrong_host_key_is_refused(env: Env, tmp_path: Path) -> None:

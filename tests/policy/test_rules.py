@@ -42,6 +42,8 @@ def deploy_plan(image: str = PINNED) -> DeployPlan:
         port=8000, health_path="/health", health_timeout_seconds=60, deploy_dir="/srv/slipway",
         command=("gunicorn", "app.wsgi"), env={"DJANGO_SETTINGS_MODULE": "app.settings"}, volumes=(),
         command_timeout_seconds=600, agent=agent_path("/srv/slipway"), where="deploy@203.0.113.10:22",
+        internal_ports=(18000, 28000), drain_seconds=10, stop_timeout_seconds=30, keep_releases=3,
+        proxy_image=f"docker.io/library/nginx:1.27-alpine@{DIGEST}",
     )
 
 
@@ -139,6 +141,21 @@ def test_unknown_plan_or_script_is_not_judged_in_preview() -> None:
 def test_deploy_script_pulling_a_mutable_or_unpinned_image_fires(line: str) -> None:
     messages = rules.check_images(REMOTE, "app-backend-deploy", deploy_props(create=script_with(line)))
     assert messages and all("app-backend-deploy.create (docker)" in m for m in messages), messages
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("--image", "app-backend-deploy.create (agent): image 'nginx:latest' uses the mutable tag 'latest' "
+     "and is not pinned by digest (@sha256:...); deploy and migrate only "
+     "`<repo>:<env>-<sha>@sha256:<digest>`"),
+    ("--proxy-image", "app-backend-deploy.create (agent): proxy image 'nginx:latest' is not pinned by digest "
+     "(@sha256:...)"),
+])
+def test_an_agent_told_to_run_a_mutable_image_fires(option: str, message: str) -> None:
+    argv = shlex.split(deploy_props()["create"])
+    argv[argv.index(option) + 1] = "nginx:latest"
+    changed = deploy_props(create=shlex.join(argv))
+    assert rules.check_images(REMOTE, "app-backend-deploy", changed) == [message]
+    assert rules.check_images(REMOTE, "app-backend-deploy", deploy_props()) == []
 
 
 def test_deploy_rendered_by_slipway_for_an_unpinned_image_is_refused_before_policy() -> None:

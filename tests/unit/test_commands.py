@@ -11,7 +11,14 @@ import pytest
 
 from slipway.commands import docker
 from slipway.commands.agent import agent_path, install_command, render_agent
-from slipway.commands.deploy import LABEL_SHA, DeployPlan, deploy_command, deploy_id, remove_command
+from slipway.commands.deploy import (
+    LABEL_SHA,
+    DeployPlan,
+    deploy_command,
+    deploy_id,
+    proxy_config_command,
+    remove_command,
+)
 from slipway.commands.envfile import parse_env_file, render_env_file
 from slipway.commands.migration import MigrationPlan, step_args
 from slipway.config import DEFAULT_MIGRATION_STEPS
@@ -20,15 +27,18 @@ from slipway.runners.migrate import mask, secret_values
 SHA = "3f6c1c1e9a7b4d2e8f0a1b2c3d4e5f60718293a4"
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"registry.digitalocean.com/projectmeats/projectmeats-backend:dev-{SHA}@{DIGEST}"
+PROXY_IMAGE = f"docker.io/library/nginx:1.27-alpine@sha256:{'cd' * 32}"
 
 
 def plan(**changes: object) -> DeployPlan:
     base = dict(
         environment="dev", service="backend", sha=SHA, image=IMAGE, migrated_image=IMAGE,
         migrates=True, port=8000, health_path="/api/v1/ready/", health_timeout_seconds=60,
-        deploy_dir="/srv/slipway", command=("gunicorn", "app.wsgi", "--bind", "0.0.0.0:8000"),
+        deploy_dir="/srv/slipway", command=("gunicorn", "app.wsgi", "--bind", "127.0.0.1:{port}"),
         env={"DJANGO_SETTINGS_MODULE": "app.settings.dev"}, volumes=("/srv/media:/app/media",),
         command_timeout_seconds=600, agent=agent_path("/srv/slipway"), where="deploy@203.0.113.10:22",
+        internal_ports=(18000, 28000), proxy_image=PROXY_IMAGE, drain_seconds=10, stop_timeout_seconds=30,
+        keep_releases=3, operation="deploy", actor="github:octocat",
     )
     base.update(changes)
     return DeployPlan(**base)  # type: ignore[arg-type]
@@ -95,34 +105,52 @@ def test_deploy_refuses_mutable_or_unmigrated_images() -> None:
 def test_deploy_is_one_short_call_to_the_agent() -> None:
     argv = shlex.split(deploy_command(plan()))
     agent = agent_path("/srv/slipway")
-    assert argv[:13] == [
-        "timeout", "--kill-after=15", "600", "sh", agent, "deploy", "backend", "dev-backend", IMAGE, SHA,
-        "http://127.0.0.1:8000/api/v1/ready/", "60", "/srv/slipway/dev/backend"]
-    assert argv[13] == deploy_id(plan()) and argv[14:16] == ["deploy@203.0.113.10:22", "--"]
-    run = argv[16:]
-    assert run[:2] == ["docker", "run"] and run[run.index("--name") + 1] == "dev-backend"
-    assert run[run.index("--label") + 1] == "@PREVIOUS_SHA@"
-    assert f"{LABEL_SHA}={SHA}" in run and f"org.opencontainers.image.revision={SHA}" in run
-    assert "APP_SHA=" + SHA in run and "@ENVFILE@:/run/slipway/app.env:ro" in run
-    assert run[-4:] == ["gunicorn", "app.wsgi", "--bind", "0.0.0.0:8000"]
+    split = argv.index("--")
+    assert argv[:6] == ["timeout", "--kill-after=15", "600", "sh", agent, "deploy"]
+    options = dict(zip(argv[6:split:2], argv[7:split:2], strict=True))
+    assert options == {
+        "--env": "dev", "--service": "backend", "--sha": SHA, "--image": IMAGE,
+        "--health-path": "/api/v1/ready/",
+        "--health-seconds": "60", "--dir": "/srv/slipway/dev/backend", "--root": "/srv/slipway",
+        "--id": deploy_id(plan()), "--ports": "18000,28000", "--port": "8000", "--proxy-image": PROXY_IMAGE,
+        "--drain-seconds": "10", "--stop-seconds": "30", "--keep": "3", "--operation": "deploy",
+        "--where": "deploy@203.0.113.10:22", "--actor": "github:octocat",
+    }
+    create = argv[split + 1:]
+    assert create[:4] == ["docker", "create", "--name", "@NAME@"]
+    assert f"{LABEL_SHA}={SHA}" in create and f"org.opencontainers.image.revision={SHA}" in create
+    assert "APP_SHA=" + SHA in create and "PORT=@PORT@" in create
+    assert "slipway.previous-sha=@PREVIOUS_SHA@" in create and "slipway.env-hash=@ENV_HASH@" in create
+    # The env file is copied into the container by the agent: never a mount, a flag or an argument.
+    assert not any(a.endswith(":/run/slipway/app.env:ro") for a in create) and "--env-file" not in create
+    assert create[-4:] == ["gunicorn", "app.wsgi", "--bind", "127.0.0.1:@PORT@"]
     # Short: no script on the command line, so a failure's message is the agent's own words.
-    assert "\n" not in deploy_command(plan()) and len(deploy_command(plan())) < 2000
+    assert "\n" not in deploy_command(plan()) and len(deploy_command(plan())) < 2500
 
 
-def test_remove_only_names_its_own_container() -> None:
+def test_remove_only_names_its_own_service_and_deploy() -> None:
     argv = shlex.split(remove_command(plan()))
-    assert argv[4:] == [agent_path("/srv/slipway"), "remove", "dev-backend", deploy_id(plan()),
-                        "/srv/slipway/dev/backend"]
+    assert argv[4:] == [agent_path("/srv/slipway"), "remove", "--env", "dev", "--service", "backend",
+                        "--dir", "/srv/slipway/dev/backend", "--id", deploy_id(plan())]
     assert deploy_id(plan()) != deploy_id(plan(sha="0" * 40))
+    assert deploy_id(plan()) != deploy_id(plan(internal_ports=(18001, 28000)))
+
+
+def test_proxy_config_is_written_by_the_agent() -> None:
+    assert shlex.split(proxy_config_command(plan()))[4:] == [
+        agent_path("/srv/slipway"), "proxy-config", "--dir", "/srv/slipway/dev/backend",
+        "--container", "dev-backend-proxy"]
 
 
 def test_agent_is_valid_sh_keeps_the_previous_release_until_healthy_and_passes_shellcheck() -> None:
     agent = render_agent()
     subprocess.run(["sh", "-n"], input=agent, text=True, check=True)
     assert "StrictHostKeyChecking" not in agent
-    # The previous container is renamed and stopped, never removed before the new one is healthy.
-    assert agent.index('docker rename "$name" "$previous"') < agent.index("wait_healthy \"$name\" \"$url\"") \
-        < agent.index('docker rm --force "$previous"')
+    # The new release is health-checked on its own port before the proxy is pointed at it, and the
+    # live one is stopped only after that and the drain.
+    deploy = agent[agent.index("deploy() {"):agent.index("proxy_config() {")]
+    assert deploy.index('wait_healthy "$name" "$url"') < deploy.index('point_proxy "$new_port"') \
+        < deploy.index('sleep "$drain"') < deploy.index('docker stop --time "$stop_seconds" "$live"')
     if shutil.which("shellcheck"):
         checked = subprocess.run(["shellcheck", "--shell=sh", "-"], input=agent, text=True,
                                  capture_output=True, check=False)

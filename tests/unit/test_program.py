@@ -57,7 +57,7 @@ def test_deploys_and_migration_use_the_sha_tag_pinned_by_digest(tmp_path: Path) 
     assert plan["timeout_seconds"] == 900
     for deploy in [result.named("app-backend-deploy"), result.named("app-frontend-deploy")]:
         argv = shlex.split(deploy.inputs["create"])
-        image = argv[argv.index("deploy") + 3]  # deploy SERVICE NAME IMAGE
+        image = argv[argv.index("--image") + 1]
         assert DIGEST_REF.match(image), argv
         assert argv[argv.index("--entrypoint") + 2] == image  # the container runs that image
         assert "-latest" not in deploy.inputs["create"]
