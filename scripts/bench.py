@@ -2,7 +2,8 @@
 
 - `pulumi preview`, a no-op `pulumi up`, and a new-SHA deploy (build, migrate, deploy);
 - the same new-SHA deploy done by a plain shell script (scripts/baseline_deploy.sh);
-- failed health probes at 10 Hz during a slipway deploy and during the baseline deploy.
+- failed requests under load (20 clients and a 10 Hz prober) during a slipway release and during
+  the baseline's, and how long slipway's switch took (from the engine's event timestamps).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.workspace import Prober, Workspace, sandbox_env
+from tests.e2e.traffic import Traffic
+from tests.e2e.workspace import Workspace, free_port, sandbox_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,11 +35,29 @@ def timed(label: str, fn: object) -> float:
     return seconds
 
 
+def resource_seconds(events: list[dict[str, object]], name: str) -> float | None:
+    """How long the last `up` spent on the named resource, from the engine's own timestamps."""
+    start = end = None
+    for event in events:
+        for kind in ("resourcePreEvent", "resOutputsEvent"):
+            body = event.get(kind)
+            if not isinstance(body, dict):
+                continue
+            metadata = body.get("metadata") or {}
+            if str(metadata.get("urn", "")).endswith(f"::{name}") and isinstance(event.get("timestamp"), int):
+                if kind == "resourcePreEvent":
+                    start = float(event["timestamp"])  # type: ignore[arg-type]
+                else:
+                    end = float(event["timestamp"])  # type: ignore[arg-type]
+    return end - start if start is not None and end is not None else None
+
+
 def main() -> int:
     sandbox = sandbox_env()
     with tempfile.TemporaryDirectory(prefix="slipway-bench-") as tmp:
         ws = Workspace(Path(tmp), sandbox)
         ws.setup()
+        baseline_name = f"{ws.env_name}-baseline"
         try:
             print("first deploy (not measured) ...", flush=True)
             first = ws.up()
@@ -47,46 +67,58 @@ def main() -> int:
             timed("pulumi preview (nothing changed)", lambda: ws.pulumi("preview"))
             timed("pulumi up (no-op)", ws.up)
             ws.commit("bench release")
-            with Prober(ws) as probe:
+            with Traffic(ws.url) as traffic:
                 timed("pulumi up (new SHA: build, migrate, deploy)", ws.up)
-            print(f"{'failed probes at 10 Hz during slipway deploy':<44} {probe.failures:4d}"
-                  f" of {probe.probes}")
+            switch = resource_seconds(ws.last_events, "app-backend-deploy")
+            print(f"{'  of which the backend switch (engine events)':<44} "
+                  + (f"{switch:7.2f} s" if switch is not None else "      ?"))
+            print(f"{'failed requests, 20 clients + 10 Hz, slipway':<44} {traffic.failures:4d}"
+                  f" of {traffic.requests}")
 
-            # The baseline: same steps, plain shell, against the same services.
+            # The baseline: same steps, plain shell (stop, then run), on a port of its own.
+            baseline_port = free_port()
             env_file = Path(tmp) / "baseline.env"
             url = ws.pulumi_bare("stack", "output", "databaseUrl", "--show-secrets", "--stack",
                                  ws.env_name).stdout.strip()
             fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.write(fd, (f"DATABASE_URL={shlex.quote(url)}\nSECRET_KEY={shlex.quote(ws.secret_key)}\n"
-                          f"DJANGO_SETTINGS_MODULE=config.settings.local\nPORT={ws.port}\n").encode())
+                          "DJANGO_SETTINGS_MODULE=config.settings.local\n").encode())
             os.close(fd)
             remote_env = f"/home/{sandbox['SANDBOX_SSH_USER']}/baseline.env"
+            # A plain script mounts the env file; for the image's own user (uid 10001) to read it,
+            # it must be world-readable: one of the things slipway does not do.
             subprocess.run(
                 ["ssh", "-i", sandbox["SANDBOX_SSH_KEY_FILE"], "-p", sandbox["SANDBOX_SSH_PORT"],
                  "-o", f"UserKnownHostsFile={sandbox['SANDBOX_SSH_KNOWN_HOSTS']}",
                  "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
                  f"{sandbox['SANDBOX_SSH_USER']}@{sandbox['SANDBOX_SSH_HOST']}",
-                 f"umask 077 && cat > {remote_env}"], input=env_file.read_bytes(), check=True)
-            ws.commit("baseline release")
+                 f"umask 022 && cat > {remote_env}"], input=env_file.read_bytes(), check=True)
             baseline = {
                 **os.environ, "APP_DIR": str(ws.app),
-                "IMAGE": f"{ws.registry}/projectmeats-backend:baseline-{ws.shas[-1]}",
                 "ENV_FILE": str(env_file), "SSH_HOST": sandbox["SANDBOX_SSH_HOST"],
                 "SSH_PORT": sandbox["SANDBOX_SSH_PORT"], "SSH_USER": sandbox["SANDBOX_SSH_USER"],
                 "SSH_KEY": sandbox["SANDBOX_SSH_KEY_FILE"],
                 "KNOWN_HOSTS": sandbox["SANDBOX_SSH_KNOWN_HOSTS"],
-                "NAME": f"{ws.env_name}-backend", "PORT": str(ws.port),
+                "NAME": baseline_name, "PORT": str(baseline_port),
             }
-            with Prober(ws) as probe:
-                timed("plain shell script (same steps, baseline)", lambda: subprocess.run(
-                    ["bash", str(REPO / "scripts" / "baseline_deploy.sh")], env=baseline,
+
+            def baseline_release(label: str) -> float:
+                ws.commit(label)
+                env = {**baseline, "IMAGE": f"{ws.registry}/projectmeats-backend:baseline-{ws.shas[-1]}"}
+                return timed(f"plain shell script: {label}", lambda: subprocess.run(
+                    ["bash", str(REPO / "scripts" / "baseline_deploy.sh")], env=env,
                     capture_output=True, text=True, check=False))
+
+            baseline_release("baseline first release (serving before)")
+            time.sleep(5)
+            base_url = f"http://127.0.0.1:{baseline_port}/api/v1/ready/"
+            with Traffic(base_url) as base_traffic:
+                baseline_release("baseline release (same steps)")
                 time.sleep(5)  # the baseline has no health gate: count the boot gap too
-            print(f"{'failed probes at 10 Hz during baseline':<44} {probe.failures:4d}"
-                  f" of {probe.probes}")
+            print(f"{'failed requests, 20 clients + 10 Hz, baseline':<44} {base_traffic.failures:4d}"
+                  f" of {base_traffic.requests}")
         finally:
-            subprocess.run(["docker", "rm", "-f", f"{ws.env_name}-backend"], capture_output=True,
-                           check=False)
+            subprocess.run(["docker", "rm", "-f", baseline_name], capture_output=True, check=False)
             ws.destroy()
     return 0
 

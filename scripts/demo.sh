@@ -44,6 +44,7 @@ fi
 pulumi config set "${stack[@]}" --path 'slipway:server.hostKey' "$SANDBOX_SSH_HOST_PUBLIC_KEY"
 pulumi config set "${stack[@]}" --path 'slipway:server.port' "$SANDBOX_SSH_PORT"
 pulumi config set "${stack[@]}" --path 'slipway:github.owner' "$SANDBOX_GITHUB_OWNER"
+pulumi config set "${stack[@]}" --path 'slipway:proxy.image' "$SANDBOX_PROXY_IMAGE"
 pulumi config set "${stack[@]}" --secret slipway:sshPrivateKey < "$SANDBOX_SSH_KEY_FILE"
 pulumi config set "${stack[@]}" --secret slipway:databaseAdminPassword < "$SANDBOX_PG_ADMIN_PASSWORD_FILE"
 printf '%s' "$SANDBOX_GITHUB_TOKEN" | pulumi config set "${stack[@]}" --secret slipway:githubToken

@@ -85,9 +85,9 @@ report() {
 }
 
 # The proxy: <env>-<service>-proxy, host network, its config folder mounted read-only.
-proxy_start() {
+proxy_create() {
   if exists "$proxy"; then docker rm --force "$proxy" >/dev/null; fi
-  docker run --detach --name "$proxy" --network host --restart unless-stopped \
+  docker create --name "$proxy" --network host --restart unless-stopped \
     --label slipway.env="$env" --label slipway.service="$service" --label slipway.role=proxy \
     --label slipway.proxy-image="$proxy_image" \
     --volume "$dir/proxy:/etc/slipway-proxy:ro" "$proxy_image" \
@@ -111,12 +111,14 @@ point_proxy() {
     proxy_reload || true
     return 1
   fi
-  # First release behind the proxy: a container of the earlier layout may hold the port.
+  # First release behind the proxy: a container of the earlier layout may hold the port. The
+  # proxy is created first, so the port is free only for as long as it takes to start it.
+  proxy_create
   if exists "$legacy" && running "$legacy"; then
     log "moving $legacy behind the proxy"
-    docker stop --time "$stop_seconds" "$legacy" >/dev/null
+    docker stop --time 5 "$legacy" >/dev/null
   fi
-  proxy_start
+  docker start "$proxy" >/dev/null
   deadline=$(( $(date +%s) + 15 ))
   until answers "http://127.0.0.1:$port$health_path"; do
     if [ "$(date +%s)" -ge "$deadline" ]; then

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.traffic import Traffic
 from tests.e2e.workspace import Prober, Workspace, run, sandbox_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_providers]
@@ -67,6 +68,13 @@ def test_1_first_up_builds_migrates_deploys_and_publishes(ws: Workspace) -> None
     assert container["Config"]["Image"].endswith(f":{ws.env_name}-{sha}@{digest}")
     assert container["Config"]["Labels"]["slipway.sha"] == sha
     assert container["Config"]["Labels"]["org.opencontainers.image.revision"] == sha
+    # Real images run as their own user: the example backend is `app` (uid 10001), the frontend
+    # `www-data`; neither is the deploy user.
+    assert container["Config"]["User"] == "app"
+    frontend = ws.container(service="frontend")
+    assert frontend is not None and frontend["Config"]["User"] == "www-data"
+    status, headers, _ = ws.frontend_ready()
+    assert status == 200 and headers.get("X-App-Sha") == sha
 
     # The GitHub environment and its secrets, decrypted by the test double.
     repo = ws.github_state()["repos"][f"{ws.sandbox.get('SANDBOX_GITHUB_OWNER', 'slipway-bot')}/"
@@ -110,8 +118,14 @@ def test_3_new_sha_migrates_once_and_replaces_the_container(ws: Workspace) -> No
     old_sha = ws.shas[-1]
     old_id = ws.container()["Id"]  # type: ignore[index]
     sha = ws.commit("second release")
-    done = ws.up()
+    # 20 clients and a 10 Hz prober on each service's port, throughout the release.
+    with Traffic(ws.url) as backend, Traffic(ws.frontend_url) as frontend:
+        done = ws.up()
     assert_up(done)
+    assert backend.failures == 0, backend.summary()
+    assert frontend.failures == 0, frontend.summary()
+    assert backend.shas[0] == old_sha and backend.shas[-1] == sha
+    assert frontend.shas[0] == old_sha and frontend.shas[-1] == sha
     assert migration_runs(ws) == 1
     container = ws.container()
     assert container is not None and container["Id"] != old_id
@@ -146,14 +160,16 @@ def test_4_failing_migration_blocks_the_deploy_and_the_old_release_keeps_serving
     assert ws.container()["Config"]["Labels"]["slipway.sha"] == fixed  # type: ignore[index]
 
 
-def test_5_unhealthy_release_puts_the_previous_container_back(ws: Workspace) -> None:
+def test_5_unhealthy_release_is_removed_and_the_running_one_never_stops(ws: Workspace) -> None:
     running_sha = ws.shas[-1]
     ws.update_config(**{"services.backend.buildArgs": {"BREAK_HEALTH": "1"},
                         "services.backend.healthTimeoutSeconds": 10})
     ws.commit("a release that never gets healthy")
-    done = ws.up()
+    with Traffic(ws.url) as traffic:
+        done = ws.up()
     assert done.returncode != 0
     assert "did not answer" in done.stdout + done.stderr
+    assert traffic.failures == 0 and set(traffic.shas) == {running_sha}, traffic.summary()
     container = ws.container()
     assert container is not None and container["State"]["Running"]
     assert container["Config"]["Labels"]["slipway.sha"] == running_sha
@@ -174,8 +190,11 @@ def test_6_rollback_by_pinning_the_previous_sha(ws: Workspace) -> None:
     tags_before = ws.registry_tags()
     applied_before = migrations_applied(ws, "public")
     ws.update_config(sha=previous)
-    done = ws.up()
+    with Traffic(ws.url) as traffic:
+        done = ws.up()
     assert_up(done)
+    assert traffic.failures == 0, traffic.summary()
+    assert traffic.shas[0] == current and traffic.shas[-1] == previous
     assert migration_runs(ws) == 1  # forward-only migrate of the old image: a no-op
     assert ws.registry_tags() == tags_before  # nothing was built or pushed
     container = ws.container()
@@ -186,6 +205,21 @@ def test_6_rollback_by_pinning_the_previous_sha(ws: Workspace) -> None:
     assert ws.ready()[1].get("X-App-Sha") == previous
     ws.update_config(sha=None)
     assert_up(ws.up())
+
+
+def test_6b_slipway_audit_shows_every_deploy_rollback_and_failure(ws: Workspace) -> None:
+    done = run([str(ws.project / ".venv" / "bin" / "python"), "-m", "slipway.delivery.audit", "--stack",
+                ws.env_name, "--config-file", str(ws.config_file), "--cwd", str(ws.project), "--json"],
+               env=ws.env, cwd=ws.project)
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in done.stdout.splitlines()]
+    results = {(e["service"], e["operation"], e["result"]) for e in entries}
+    assert {("backend", "deploy", "deployed"), ("backend", "deploy", "failed"),
+            ("backend", "rollback", "rolled-back"), ("frontend", "deploy", "deployed")} <= results
+    assert all(e["server"].endswith(f":{ws.sandbox['SANDBOX_SSH_PORT']}") for e in entries)
+    assert all(e["actor"] for e in entries)
+    # Nothing of the run is left on this machine: no ssh-agent, no key file.
+    assert "ssh-agent -a" not in run(["ps", "axww", "-o", "args"]).stdout
 
 
 def test_7_secrets_never_leak(ws: Workspace) -> None:
@@ -211,7 +245,8 @@ def test_7_secrets_never_leak(ws: Workspace) -> None:
         "stack export": ws.export(),
         "CLI output": log.read_text(),
         "process list": "\n".join(seen_ps),
-        "docker inspect": run(["docker", "inspect", f"{ws.env_name}-backend"]).stdout,
+        "docker inspect": run(["docker", "inspect", ws.container()["Name"].lstrip("/"),  # type: ignore[index]
+                               ws.container(service="frontend")["Name"].lstrip("/")]).stdout,  # type: ignore[index]
         "registry image config": run(["docker", "image", "inspect",
                                       ws.container()["Config"]["Image"]]).stdout,  # type: ignore[index]
         "stack outputs": json.dumps(ws.outputs()),

@@ -85,6 +85,7 @@ class Workspace:
     sandbox: dict[str, str]
     env_name: str = field(default_factory=lambda: "e2e" + secrets.token_hex(3))
     port: int = field(default_factory=free_port)
+    frontend_port: int = field(default_factory=free_port)
     secret_key: str = field(default_factory=lambda: "sk-" + secrets.token_urlsafe(24))
     shas: list[str] = field(default_factory=list)
     # The slipway project the CLI runs (another release's copy in the upgrade test).
@@ -137,7 +138,12 @@ class Workspace:
         backend = local["slipway:services"]["backend"]
         backend["context"] = str(self.app)
         backend["port"] = self.port
-        backend["env"].update(PORT=str(self.port))
+        backend["internalPorts"] = [free_port(), free_port()]
+        frontend = local["slipway:services"]["frontend"]
+        frontend["context"] = str(self.app / "frontend")
+        frontend["port"] = self.frontend_port
+        frontend["internalPorts"] = [free_port(), free_port()]
+        local["slipway:proxy"]["image"] = self.sandbox["SANDBOX_PROXY_IMAGE"]
         local["slipway:github"].update(owner=self.sandbox.get("SANDBOX_GITHUB_OWNER", "slipway-bot"),
                                        repository=self.github_repo, environment=self.github_env,
                                        baseUrl=self.sandbox["SANDBOX_GITHUB_URL"])
@@ -270,12 +276,32 @@ class Workspace:
                                  f"{service}/manifests/{tag}", headers={"Accept": accept})
         return headers.get("Docker-Content-Digest", "")
 
-    def container(self, name: str | None = None) -> dict[str, Any] | None:
-        done = run(["docker", "inspect", name or f"{self.env_name}-backend"])
+    def container(self, name: str | None = None, service: str = "backend") -> dict[str, Any] | None:
+        """The named container, else the service's live release (the one taking its traffic)."""
+        if name is None:
+            running = run(["docker", "ps", "--filter", f"label=slipway.env={self.env_name}",
+                           "--filter", f"label=slipway.service={service}", "--filter",
+                           "label=slipway.role=app", "--format", "{{.Names}}"]).stdout.split()
+            if len(running) != 1:
+                return None
+            name = running[0]
+        done = run(["docker", "inspect", name])
         return json.loads(done.stdout)[0] if done.returncode == 0 else None
 
+    @property
+    def url(self) -> str:
+        """The backend through its proxy, on the service's port."""
+        return f"http://127.0.0.1:{self.port}/api/v1/ready/"
+
+    @property
+    def frontend_url(self) -> str:
+        return f"http://127.0.0.1:{self.frontend_port}/healthz"
+
     def ready(self) -> tuple[int, dict[str, str], bytes]:
-        return http_get(f"http://127.0.0.1:{self.port}/api/v1/ready/")
+        return http_get(self.url)
+
+    def frontend_ready(self) -> tuple[int, dict[str, str], bytes]:
+        return http_get(self.frontend_url)
 
     def psql(self, sql: str) -> str:
         """Query the app database as the local superuser (the admin role does not own the

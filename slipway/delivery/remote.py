@@ -1,0 +1,87 @@
+"""Commands on a stack's server from an operator's machine: the pinned host key, the deploy key
+held by a private ssh-agent (never written to disk, never on a command line), nothing left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from slipway.secret import Secret
+
+
+class RemoteError(Exception):
+    """The server could not be reached or the command failed; says which server and why."""
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    port: int
+    user: str
+    host_key: str  # "ssh-ed25519 AAAA..."
+
+    @property
+    def where(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+def ssh_argv(server: Server, known_hosts: Path, command: str) -> list[str]:
+    """The ssh call: key from the agent only, host key pinned, no prompts."""
+    return ["ssh", "-p", str(server.port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={known_hosts}", "-o", "PasswordAuthentication=no",
+            "-o", "ConnectTimeout=10", f"{server.user}@{server.host}", command]
+
+
+@contextmanager
+def remote_shell(server: Server, private_key: Secret) -> Iterator[RemoteShell]:
+    """A private ssh-agent holding the key, and a known_hosts of the pinned key; both gone after."""
+    workdir = Path(tempfile.mkdtemp(prefix="slipway-ssh-"))
+    agent_pid = 0
+    try:
+        known_hosts = workdir / "known_hosts"
+        host = server.host if server.port == 22 else f"[{server.host}]:{server.port}"
+        known_hosts.write_text(f"{host} {server.host_key}\n")
+        socket = workdir / "agent.sock"
+        started = subprocess.run(["ssh-agent", "-a", str(socket), "-s"], capture_output=True, text=True,
+                                 check=False)
+        if started.returncode != 0:
+            raise RemoteError(f"ssh-agent did not start: {started.stderr.strip()}")
+        for part in started.stdout.replace(";", "\n").splitlines():
+            if part.strip().startswith("SSH_AGENT_PID="):
+                agent_pid = int(part.split("=", 1)[1])
+        env = {**os.environ, "SSH_AUTH_SOCK": str(socket)}
+        added = subprocess.run(["ssh-add", "-q", "-"], input=private_key.reveal(), capture_output=True,
+                               text=True, env=env, check=False)
+        if added.returncode != 0:
+            raise RemoteError("the deploy key (slipway:sshPrivateKey) was not accepted by ssh-add")
+        yield RemoteShell(server, known_hosts, env)
+    finally:
+        if agent_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(agent_pid, signal.SIGTERM)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class RemoteShell:
+    server: Server
+    known_hosts: Path
+    env: dict[str, str]
+
+    def run(self, command: str, timeout: float = 60) -> str:
+        done = subprocess.run(ssh_argv(self.server, self.known_hosts, command), capture_output=True,
+                              text=True, env=self.env, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise RemoteError(f"{self.server.where}: `{command}` failed (exit {done.returncode}):"
+                              f" {done.stderr.strip()[-500:]}")
+        return done.stdout
+
