@@ -21,12 +21,11 @@ unit: venv
 -include toolchain/toolchain.mk
 -include delivery.mk
 
-# Docker engine (no bridge), registry, Postgres, sshd, the GitHub test double, the app's base image,
-# the proxy's stand-in image (Debian's nginx).
+# Docker engine (no bridge), registry, Postgres, sshd, the GitHub test double, the proxy's stand-in
+# image (Debian's nginx), the app's base image.
 sandbox: venv
 	SLIPWAY_PYTHON=$(abspath $(PY)) bash sandbox/up.sh
 	bash sandbox/base-image/build.sh
-	bash sandbox/proxy-image/build.sh
 
 sandbox-down:
 	bash sandbox/down.sh

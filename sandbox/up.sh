@@ -7,6 +7,7 @@
 #   PostgreSQL 15      127.0.0.1:5432   (admin role slipway_admin, CREATEDB CREATEROLE)
 #   sshd               127.0.0.1:2222   (the "remote server"; key-only, user deploy)
 #   GitHub API double  127.0.0.1:8765   (sandbox/github_double; a TEST DOUBLE, not GitHub)
+#   proxy image        slipway/nginx:bookworm, Debian's nginx (sandbox/proxy-image/build.sh)
 #
 # and writes $STATE/sandbox.env (mode 0600) describing them.  Idempotent: a
 # second run only checks health and reuses what is running.
@@ -531,5 +532,10 @@ SANDBOX_GITHUB_OWNER=$(q "$GH_LOGIN")
 SANDBOX_GITHUB_DOUBLE_DIR=$(q "$GH_STATE_DIR")
 EOF
 chmod 600 "$STATE/sandbox.env"
+
+# The proxy's stand-in image (Debian's nginx), pushed to the registry and pinned by digest in
+# sandbox.env as SANDBOX_PROXY_IMAGE (cached: seconds once built).
+SLIPWAY_SANDBOX_DIR="$STATE" bash "$REPO_ROOT/sandbox/proxy-image/build.sh" \
+  || die "proxy-image" "" "sandbox/proxy-image/build.sh failed (see its messages above)"
 
 say "ready in $(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s; env: $STATE/sandbox.env"

@@ -59,7 +59,9 @@ def remote_shell(server: Server, private_key: Secret) -> Iterator[RemoteShell]:
             if part.strip().startswith("SSH_AGENT_PID="):
                 agent_pid = int(part.split("=", 1)[1])
         env = {**os.environ, "SSH_AUTH_SOCK": str(socket)}
-        added = subprocess.run(["ssh-add", "-q", "-"], input=private_key.reveal(), capture_output=True,
+        # OpenSSH reads a key only with its final newline (config values lose it).
+        added = subprocess.run(["ssh-add", "-q", "-"], input=private_key.reveal().rstrip("\n") + "\n",
+                               capture_output=True,
                                text=True, env=env, check=False)
         if added.returncode != 0:
             raise RemoteError("the deploy key (slipway:sshPrivateKey) was not accepted by ssh-add")

@@ -91,8 +91,11 @@ def render_env(values: dict[str, str]) -> str:
 
 
 def write_env_file(directory: Path, values: dict[str, str]) -> Path:
+    """An env file the image's own user (uid 10001) can read when mounted: 0644 inside a 0700
+    folder of the test's. (slipway itself copies the env into the container; tests/e2e.)"""
+    directory.chmod(0o700)
     path = directory / f"app-{secrets.token_hex(4)}.env"
-    path.touch(mode=0o600)
+    path.touch(mode=0o644)
     path.write_text(render_env(values))
     return path
 
