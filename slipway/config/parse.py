@@ -20,7 +20,7 @@ from slipway.config.models import (
 )
 from slipway.config.raw import RawConfig
 from slipway.config.release import pin_problem, resolve_release
-from slipway.config.rules import cross_section_problems
+from slipway.config.rules import cross_section_problems, valid_sections
 from slipway.config.translate import problems_from
 from slipway.errors import ConfigError, Problem
 from slipway.gitinfo import GitReader
@@ -61,12 +61,14 @@ def parse_stack_config(
         spec = StackSpec.model_validate(source.plain)
     except ValidationError as error:
         problems += problems_from(error, StackSpec, stack, extra_known=SECRET_KEYS)
+    # Every rule whose sections are valid runs, even when others are not: one run, every problem.
+    problems += cross_section_problems(valid_sections(spec, source.plain), app_secrets, stack=stack,
+                                       project_dir=project_dir)
     if spec is None:
         pin = source.plain.get("sha")
         shape = pin_problem(pin, stack=stack) if isinstance(pin, str) and pin.strip() else None
         raise ConfigError(stack, problems + ([shape] if shape else []))
 
-    problems += cross_section_problems(spec, app_secrets, stack=stack, project_dir=project_dir)
     release = resolve_release(spec.sha, spec.services, stack=stack, project_dir=project_dir, git=git)
     if isinstance(release, Problem):
         problems.append(release)

@@ -1,12 +1,16 @@
 """Rules that span sections: names one section uses must exist in another, and so on.
 
-They run on validated models, so each can trust the types; each broken rule is one Problem.
+They run on validated sections, so each can trust the types; a rule whose sections did not
+validate is skipped (their own problems are reported). Each broken rule is one Problem.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from slipway.config.fixes import set_command
 from slipway.config.models import DATABASE_URL_ENV, NAMESPACE, StackSpec
@@ -16,15 +20,36 @@ from slipway.secret import Secret, looks_secret
 _PLAIN_ALLOWED = {"DJANGO_SETTINGS_MODULE"}
 
 
+def valid_sections(spec: StackSpec | None, plain: Mapping[str, Any]) -> dict[str, Any]:
+    """Field name -> validated value of each top-level section that is valid on its own."""
+    if spec is not None:
+        return {name: getattr(spec, name) for name in StackSpec.model_fields}
+    sections: dict[str, Any] = {}
+    for name, field in StackSpec.model_fields.items():
+        key = field.alias or name
+        if key not in plain:
+            continue
+        # The field's own type with its validators (pydantic keeps them apart in `metadata`).
+        annotation: Any = field.annotation
+        if field.metadata:
+            annotation = Annotated[(annotation, *field.metadata)]
+        try:
+            sections[name] = TypeAdapter(annotation).validate_python(plain[key])
+        except ValidationError:
+            continue
+    return sections
+
+
 def cross_section_problems(
-    spec: StackSpec, secrets: Mapping[str, Secret], *, stack: str, project_dir: Path
+    sections: Mapping[str, Any], secrets: Mapping[str, Secret], *, stack: str, project_dir: Path
 ) -> list[Problem]:
     found: list[Problem] = []
     add = found.append
     services = f"{NAMESPACE}:services"
     secret_fix = "<file with the value>"  # noqa: S105 (a file name in a fix text)
     ports: dict[int, str] = {}
-    for name, svc in spec.services.items():
+    declared = sections.get("services") or {}
+    for name, svc in declared.items():
         skey = f"{services}.{name}"
         ctx = (project_dir / svc.context).resolve()
         if not ctx.is_dir():
@@ -83,19 +108,23 @@ def cross_section_problems(
                     )
                 )
 
-    names = list(spec.services)
-    if spec.migration.service not in names:
+    names = list(declared)
+    migration = sections.get("migration")
+    if names and migration is not None and migration.service not in names:
         add(
             Problem(
                 f"{NAMESPACE}:migration.service",
-                f"names '{spec.migration.service}', which is not a service ({', '.join(names)})",
+                f"names '{migration.service}', which is not a service ({', '.join(names)})",
                 set_command(stack, f"{NAMESPACE}:migration.service", names[0]),
             )
         )
 
     github = f"{NAMESPACE}:github"
-    env_name, environment = spec.github.environment, spec.environment
-    if not (env_name == environment or env_name.startswith(f"{environment}-")):
+    spec_github = sections.get("github")
+    if spec_github is None:
+        return found
+    env_name, environment = spec_github.environment, sections.get("environment")
+    if environment and not (env_name == environment or env_name.startswith(f"{environment}-")):
         add(
             Problem(
                 f"{github}.environment",
@@ -104,9 +133,9 @@ def cross_section_problems(
                 set_command(stack, f"{github}.environment", f"{environment}-backend"),
             )
         )
-    available = {DATABASE_URL_ENV} | {v for s in spec.services.values() for v in s.secret_env}
-    for name in spec.github.secrets:
-        if name not in available:
+    available = {DATABASE_URL_ENV} | {v for s in declared.values() for v in s.secret_env}
+    for name in spec_github.secrets:
+        if "services" in sections and name not in available:
             add(
                 Problem(
                     f"{github}.secrets",
@@ -115,7 +144,7 @@ def cross_section_problems(
                     "publish only names listed in a service's secretEnv, or DATABASE_URL",
                 )
             )
-    for var in spec.github.variables:
+    for var in spec_github.variables:
         if looks_secret(var) and var not in _PLAIN_ALLOWED:
             add(
                 Problem(

@@ -50,8 +50,10 @@ def test_a_stack_of_the_previous_release_moves_behind_the_proxy_in_one_up(tmp_pa
     ws.setup()
     try:
         # The previous release's config: the app on the service's port, no frontend (its layout
-        # had no PORT of its own for the example frontend).
-        ws.update_config(**{"services.frontend": None, "services.backend.env.PORT": str(ws.port)})
+        # had no PORT of its own for the example frontend), and an image that runs as root (it
+        # could not deploy any other).
+        ws.update_config(**{"services.frontend": None, "services.backend.env.PORT": str(ws.port),
+                            "services.backend.buildArgs": {"APP_USER": "root"}})
         first = ws.up()
         assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
         legacy = ws.container(f"{ws.env_name}-backend")

@@ -205,11 +205,13 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     raw["slipway:sha"] = "latest"
     del raw["slipway:sshPrivateKey"]
     edit("server", ["hostKey"], None)(raw)
+    # A rule across sections still runs while another section (server) is invalid.
+    edit("services", ["backend", "env", "DJANGO_SECRET_KEY"], "x")(raw)
     with pytest.raises(ConfigError) as caught:
         parse(raw, tmp_path)
-    assert set(caught.value.keys()) >= {"slipway:sha", "slipway:sshPrivateKey",
-                                         "slipway:server.hostKey"}
-    assert "has 3 config problems" in str(caught.value)
+    assert set(caught.value.keys()) == {"slipway:sha", "slipway:sshPrivateKey", "slipway:server.hostKey",
+                                        "slipway:services.backend.env.DJANGO_SECRET_KEY"}
+    assert "has 4 config problems" in str(caught.value)
 
 
 def test_rollback_pin_reuses_and_never_builds(tmp_path: Path) -> None:
