@@ -52,7 +52,11 @@ def test_a_stack_of_the_previous_release_moves_behind_the_proxy_in_one_up(tmp_pa
         # The previous release's config: the app on the service's port, no frontend (its layout
         # had no PORT of its own for the example frontend), and an image that runs as root (it
         # could not deploy any other).
-        ws.update_config(**{"services.frontend": None, "services.backend.env.PORT": str(ws.port),
+        # It listens on the service's port through its command (an env change would re-run the
+        # migration, whose env is the service's).
+        command = ["gunicorn", "--config", "/app/gunicorn.conf.py", "config.wsgi", "--bind"]
+        ws.update_config(**{"services.frontend": None,
+                            "services.backend.command": [*command, f"127.0.0.1:{ws.port}"],
                             "services.backend.buildArgs": {"APP_USER": "root"}})
         first = ws.up()
         assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -61,7 +65,7 @@ def test_a_stack_of_the_previous_release_moves_behind_the_proxy_in_one_up(tmp_pa
         old_outputs = ws.outputs()
 
         ws.project = REPO
-        ws.update_config(**{"services.backend.env.PORT": None})
+        ws.update_config(**{"services.backend.command": [*command, "127.0.0.1:{port}"]})
         with Prober(ws) as prober:
             upgraded = ws.up()
         assert upgraded.returncode == 0, upgraded.stdout[-3000:] + upgraded.stderr[-3000:]
