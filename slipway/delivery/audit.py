@@ -1,5 +1,5 @@
-"""`slipway audit --stack S`: every deploy, rollback and failure on the stack's server, from the
-append-only log the server agent keeps (`<deployDir>/.slipway/audit.log`)."""
+"""`slipway audit --stack S`: every deploy, rollback and failure of the stack's environment on its
+server, from the append-only log the server agent keeps (`<deployDir>/.slipway/audit.log`)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     cli = PulumiCli(stack=args.stack, config_file=args.config_file, cwd=args.cwd)
     try:
-        server, deploy_dir = server_of(cli.config())
+        cli_config = cli.config()
+        server, deploy_dir = server_of(cli_config)
         key = cli.secret("slipway:sshPrivateKey")
         if key is None:
             print("slipway audit: slipway:sshPrivateKey is not set for this stack", file=sys.stderr)
@@ -78,7 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PulumiError, RemoteError, KeyError, ValueError) as err:
         print(f"slipway audit: {err}", file=sys.stderr)
         return 1
-    entries = parse_log(text)[-args.last:] if args.last else parse_log(text)
+    # The server may host other stacks (another environment in the same deployDir).
+    environment = cli_config.get("slipway:environment")
+    entries = [e for e in parse_log(text) if environment is None or e.get("environment") == environment]
+    entries = entries[-args.last:] if args.last else entries
     print("\n".join(json.dumps(e) for e in entries) if args.json else render_table(entries))
     return 0
 

@@ -117,8 +117,10 @@ class Env:
         return [c for c in (self.inspect(n) for n in names) if c is not None]
 
     def audit(self) -> list[dict[str, Any]]:
+        """This environment's entries of the server's audit log (other runs share the server)."""
         text = self.ssh(f"sh {agent_path(self.deploy_dir)} audit --root {self.deploy_dir}").stdout
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [e for e in entries if e["environment"] == self.name]
 
     def migrate(self, release: str, steps: tuple[tuple[str, ...], ...] = DEFAULT_MIGRATION_STEPS,
                 timeout_seconds: int = 900) -> subprocess.CompletedProcess[str]:
