@@ -37,9 +37,8 @@ if ! pulumi stack select local --non-interactive >/dev/null 2>&1; then
   pulumi stack init local --non-interactive --cwd "$scratch" >/dev/null
   rm -rf "$scratch"
 fi
-if [ ! -f "$config" ]; then
-  cp Pulumi.local.yaml "$config"
-fi
+# The committed config, refreshed into the copy on every run (its salt and secrets stay).
+python3 scripts/refresh_local_config.py Pulumi.local.yaml "$config"
 # The machine-specific values, refreshed on every run (the sandbox may have new keys).
 pulumi config set "${stack[@]}" --path 'slipway:server.hostKey' "$SANDBOX_SSH_HOST_PUBLIC_KEY"
 pulumi config set "${stack[@]}" --path 'slipway:server.port' "$SANDBOX_SSH_PORT"

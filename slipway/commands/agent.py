@@ -193,6 +193,8 @@ deploy() {
   if [ -n "$live" ] && ! running "$live"; then live="" live_port=""; fi
   if [ -n "$live" ]; then
     previous_sha=$(label "$live" slipway.sha)
+    # A new config of the same commit replaces no commit: keep naming the one before.
+    if [ "$previous_sha" = "$sha" ]; then previous_sha=$(label "$live" @LABEL_PREVIOUS_SHA@); fi
   elif running "$legacy"; then
     previous_sha=$(label "$legacy" slipway.sha)
   fi
