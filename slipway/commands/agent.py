@@ -188,13 +188,14 @@ deploy() {
   envhash=$(sha256sum "$tmp/slipway/app.env" | cut -c1-16)
 
   # What serves now: the release named in DIR/active, else a container of the earlier layout.
-  live="" live_port=""
-  if [ -s "$dir/active" ]; then read -r live live_port < "$dir/active" || true; fi
+  # DIR/active: "<container> <port> <the SHA it replaced>".
+  live="" live_port="" live_replaced=""
+  if [ -s "$dir/active" ]; then read -r live live_port live_replaced < "$dir/active" || true; fi
   if [ -n "$live" ] && ! running "$live"; then live="" live_port=""; fi
   if [ -n "$live" ]; then
     previous_sha=$(label "$live" slipway.sha)
     # A new config of the same commit replaces no commit: keep naming the one before.
-    if [ "$previous_sha" = "$sha" ]; then previous_sha=$(label "$live" @LABEL_PREVIOUS_SHA@); fi
+    if [ "$previous_sha" = "$sha" ]; then previous_sha=$live_replaced; fi
   elif running "$legacy"; then
     previous_sha=$(label "$legacy" slipway.sha)
   fi
@@ -208,7 +209,7 @@ deploy() {
   if [ -n "$live" ] && [ "$(label "$live" slipway.deploy)" = "$id" ] \
       && [ "$(label "$live" slipway.env-hash)" = "$envhash" ] && running "$proxy" \
       && answers "http://127.0.0.1:$live_port$health_path"; then
-    previous_sha=$(label "$live" @LABEL_PREVIOUS_SHA@) port_live=$live_port
+    previous_sha=$live_replaced port_live=$live_port
     log "$sha already serves as $live; nothing to do"
     report
     exit 0
@@ -266,7 +267,7 @@ deploy() {
     audit failed
     exit 1
   fi
-  printf '%s %s\n' "$name" "$new_port" > "$dir/.active.tmp"
+  printf '%s %s %s\n' "$name" "$new_port" "$previous_sha" > "$dir/.active.tmp"
   mv -f "$dir/.active.tmp" "$dir/active"
   port_live=$new_port
   log "$sha is healthy at $url and takes the traffic of port $port"

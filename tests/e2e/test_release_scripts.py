@@ -79,7 +79,8 @@ class Env:
         sb = self.sandbox
         return f"{sb['SANDBOX_SSH_USER']}@{sb['SANDBOX_SSH_HOST']}:{sb['SANDBOX_SSH_PORT']}"
 
-    def plan(self, release: str, health_timeout: int = 60, operation: str = "deploy") -> DeployPlan:
+    def plan(self, release: str, health_timeout: int = 60, operation: str = "deploy",
+             extra_env: dict[str, str] | None = None) -> DeployPlan:
         r = self.releases[release]
         return DeployPlan(
             environment=self.name, service="backend", sha=r.sha, image=r.image,
@@ -87,19 +88,20 @@ class Env:
             health_path="/api/v1/ready/", health_timeout_seconds=health_timeout,
             deploy_dir=self.deploy_dir, agent=agent_path(self.deploy_dir), where=self.where,
             command=("gunicorn", "--config", "/app/gunicorn.conf.py", "config.wsgi"),
-            env={"DJANGO_SETTINGS_MODULE": "config.settings.local", "BIND_HOST": "127.0.0.1"},
+            env={"DJANGO_SETTINGS_MODULE": "config.settings.local", "BIND_HOST": "127.0.0.1",
+                 **(extra_env or {})},
             volumes=(), command_timeout_seconds=300, proxy_image=self.sandbox["SANDBOX_PROXY_IMAGE"],
             drain_seconds=1, stop_timeout_seconds=10, keep_releases=2, operation=operation,
             actor="e2e@test",
         )
 
-    def deploy(self, release: str, health_timeout: int = 60, operation: str = "deploy"
-               ) -> subprocess.CompletedProcess[str]:
+    def deploy(self, release: str, health_timeout: int = 60, operation: str = "deploy",
+               extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """What the ServerAgent and Service components run: install the agent, write the proxy's
         config, then the deploy."""
         installed = self.ssh(install_command(self.deploy_dir), stdin=render_agent())
         assert installed.returncode == 0, installed.stderr
-        plan = self.plan(release, health_timeout, operation)
+        plan = self.plan(release, health_timeout, operation, extra_env)
         site = ProxySite(environment=self.name, service="backend", listen_host="127.0.0.1", port=self.port,
                          client_max_body_size="10m", read_timeout_seconds=30)
         configured = self.ssh(proxy_config_command(plan), stdin=render_nginx_conf(site))
@@ -336,6 +338,16 @@ def test_an_interrupted_switch_is_put_right_by_the_next_deploy(env: Env) -> None
     assert done.returncode == 0, done.stdout + done.stderr
     assert "interrupted" in done.stderr
     assert env.ready()[1].get("X-App-Sha") == env.releases["v2"].sha
+
+
+def test_a_new_config_of_the_running_commit_still_names_the_commit_before(env: Env) -> None:
+    first = env.deploy("v1")
+    assert first.returncode == 0, first.stderr
+    before = json.loads(first.stdout.strip().splitlines()[-1])["previous_sha"]
+    assert before == env.releases["v2"].sha
+    done = env.deploy("v1", extra_env={"WEB_CONCURRENCY": "1"})  # same commit, new config
+    assert done.returncode == 0 and "already serves" not in done.stderr, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["previous_sha"] == before
 
 
 def test_a_wrong_host_key_is_refused(env: Env, tmp_path: Path) -> None:
