@@ -73,7 +73,7 @@ def main() -> int:
             print(f"{'  of which the backend switch (engine events)':<44} "
                   + (f"{switch:7.2f} s" if switch is not None else "      ?"))
             print(f"{'failed requests, 20 clients + 10 Hz, slipway':<44} {traffic.failures:4d}"
-                  f" of {traffic.requests}")
+                  f" of {traffic.requests} (failing for {traffic.outage_seconds:.1f} s)")
 
             # The baseline: same steps, plain shell (stop, then run), on a port of its own.
             baseline_port = free_port()
@@ -116,7 +116,7 @@ def main() -> int:
                 baseline_release("baseline release (same steps)")
                 time.sleep(5)  # the baseline has no health gate: count the boot gap too
             print(f"{'failed requests, 20 clients + 10 Hz, baseline':<44} {base_traffic.failures:4d}"
-                  f" of {base_traffic.requests}")
+                  f" of {base_traffic.requests} (failing for {base_traffic.outage_seconds:.1f} s)")
         finally:
             subprocess.run(["docker", "rm", "-f", baseline_name], capture_output=True, check=False)
             ws.destroy()

@@ -24,6 +24,8 @@ class Traffic:
     failures: int = 0
     errors: list[str] = field(default_factory=list)
     shas: list[str] = field(default_factory=list)
+    first_failure: float | None = None
+    last_failure: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -33,6 +35,9 @@ class Traffic:
             self.requests += 1
             if status != 200:
                 self.failures += 1
+                now = time.monotonic()
+                self.first_failure = self.first_failure or now
+                self.last_failure = now
                 if len(self.errors) < 20:
                     self.errors.append(f"{time.strftime('%H:%M:%S')} status {status}")
                 return
@@ -61,6 +66,13 @@ class Traffic:
         self._stop.set()
         for thread in self._threads:
             thread.join()
+
+    @property
+    def outage_seconds(self) -> float:
+        """From the first failed request to the last one (0 when none failed)."""
+        if self.first_failure is None or self.last_failure is None:
+            return 0.0
+        return self.last_failure - self.first_failure
 
     def summary(self) -> str:
         return f"{self.failures} failed of {self.requests} requests; first errors: {self.errors[:5]}"
