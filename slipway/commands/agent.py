@@ -21,7 +21,7 @@ NAME_PLACEHOLDER = "@NAME@"  # <env>-<service>-<sha12>-<port>
 PORT_PLACEHOLDER = "@PORT@"  # the internal port this release gets (PORT, `{port}` in the command)
 ENV_HASH_PLACEHOLDER = "@ENV_HASH@"  # hash of the env file it was started with
 PREVIOUS_SHA_PLACEHOLDER = "@PREVIOUS_SHA@"  # the SHA it replaces
-LABEL_PREVIOUS_SHA = "slipway.previous-sha"
+LABEL_PREVIOUS_SHA = "slipway.previous-sha"  # informational: what it replaced when it was created
 LABEL_ENV_HASH = "slipway.env-hash"
 LABEL_ROLE = "slipway.role"
 
@@ -334,7 +334,7 @@ esac
 
 def render_agent() -> str:
     """The agent's text."""
-    return _AGENT.replace("@LABEL_PREVIOUS_SHA@", LABEL_PREVIOUS_SHA)
+    return _AGENT
 
 
 def agent_path(deploy_dir: str, agent: str | None = None) -> str:

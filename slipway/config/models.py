@@ -396,7 +396,7 @@ def _service_name(value: Any) -> str:
 
 
 class StackSpec(Spec):
-    """Every non-secret `slipway:*` key. Secrets are read and checked separately (secrets.py)."""
+    """Every non-secret `slipway:*` key. Secrets are read and checked separately (raw.py)."""
 
     environment: Annotated[
         str, text(ENVIRONMENT_PATTERN, "use a short lower-case name such as dev, uat or prod", "dev")
@@ -422,7 +422,7 @@ class StackSpec(Spec):
         return self
 
 
-# Secret top-level keys (value -> where it lands), known so a typo of one gets a suggestion.
+# The secret top-level keys (read by raw.py), known here so that a typo of one gets a suggestion.
 SECRET_KEYS = ("registryPassword", "sshPrivateKey", "databaseAdminPassword", "githubToken", "secrets")
 
 
