@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.traffic import Traffic
-from tests.e2e.workspace import Prober, Workspace, run, sandbox_env
+from tests.e2e.workspace import Workspace, run, sandbox_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_providers]
 
@@ -140,12 +140,12 @@ def test_4_failing_migration_blocks_the_deploy_and_the_old_release_keeps_serving
     before = ws.container()
     ws.update_config(**{"services.backend.buildArgs": {"BREAK_MIGRATION": "1"}})
     ws.commit("a release whose migration fails")
-    with Prober(ws) as probe:
+    with Traffic(ws.url, clients=0) as probe:  # the 10 Hz prober alone
         done = ws.up()
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert "migration step" in output and "failed" in output
-    assert probe.failures == 0 and probe.shas == [running_sha], (probe.failures, probe.shas)
+    assert probe.failures == 0 and probe.shas == [running_sha], probe.summary()
     after = ws.container()
     assert after is not None and after["Id"] == before["Id"]  # type: ignore[index]
     assert after["Config"]["Labels"]["slipway.sha"] == running_sha

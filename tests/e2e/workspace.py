@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from tests import sandbox_access
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = REPO / "examples" / "tenants_app"
 
@@ -30,12 +32,10 @@ def toolchain_env() -> dict[str, str]:
 
 
 def sandbox_env() -> dict[str, str]:
-    cache = Path(os.environ.get("SLIPWAY_CACHE", Path.home() / ".cache" / "slipway"))
-    state = Path(os.environ.get("SLIPWAY_SANDBOX_DIR", cache / "sandbox"))
-    out = subprocess.run(["bash", "-c", f"set -a; source {state}/sandbox.env; env -0"],
-                         capture_output=True, check=True).stdout.decode()
-    return {k: v for k, v in (i.split("=", 1) for i in out.split("\0") if "=" in i)
-            if k.startswith("SANDBOX_")}
+    """The running sandbox's SANDBOX_* settings (end-to-end tests need it running)."""
+    env = sandbox_access.sandbox_env()
+    assert env is not None, "the sandbox is not running (make sandbox)"
+    return env
 
 
 def free_port() -> int:
@@ -327,38 +327,3 @@ class Workspace:
         except urllib.error.HTTPError as err:
             if err.code not in (409, 422):
                 raise
-
-
-class Prober:
-    """Probes the app at 10 Hz in a thread, counting answers that were not 200."""
-
-    def __init__(self, workspace: Workspace) -> None:
-        import threading
-
-        self.workspace = workspace
-        self.failures = 0
-        self.probes = 0
-        self.shas: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            status, headers, _ = http_get(
-                f"http://127.0.0.1:{self.workspace.port}/api/v1/ready/", timeout=0.5)
-            self.probes += 1
-            if status != 200:
-                self.failures += 1
-            else:
-                sha = headers.get("X-App-Sha", "")
-                if not self.shas or self.shas[-1] != sha:
-                    self.shas.append(sha)
-            self._stop.wait(0.1)
-
-    def __enter__(self) -> Prober:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
