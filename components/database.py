@@ -10,7 +10,10 @@ import pulumi_command as command
 import pulumi_postgresql as postgresql
 
 from components.outputs import secret
+from slipway.commands.envfile import render_env_file
 from slipway.config import DatabaseConfig
+from slipway.naming import DATABASE_URL_ENV
+from slipway.runners.database_probe import FRESH_PREFIX
 
 # Generated once on the machine running `pulumi up`; the output is a secret from birth.
 PASSWORD_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105
@@ -21,15 +24,32 @@ def database_url(db: DatabaseConfig, password: str) -> str:
             f"{db.app_port}/{quote(db.name, safe='')}?sslmode={db.sslmode}")
 
 
+PROBE_COMMAND = "python3 -m slipway.runners.database_probe"
+
+
+def is_fresh(stdout: str) -> str:
+    """"true" if the probe found no table (its `fresh=` line), else "false"."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(FRESH_PREFIX):
+            return line[len(FRESH_PREFIX):].strip()
+    return "false"
+
+
 @dataclass(frozen=True)
 class DatabaseArgs:
     database: DatabaseConfig
+    # Look, once, whether the database is new (for first-release steps); where psql is.
+    probe_freshness: bool = False
+    client_dir: str | None = None
 
 
 class Database(pulumi.ComponentResource):
-    """Outputs `url` (secret): what the app and the migration connect with."""
+    """Outputs `url` (secret): what the app and the migration connect with; `fresh`: "true" if
+    the database had no table when this stack first looked (only with probe_freshness)."""
 
     url: pulumi.Output[str]
+    fresh: pulumi.Output[str] | None
+    probe: pulumi.Resource | None
 
     def __init__(self, name: str, args: DatabaseArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -61,7 +81,7 @@ class Database(pulumi.ComponentResource):
         database = postgresql.Database(
             f"{name}-database", name=db.name, owner=role.name, opts=child
         )
-        postgresql.Grant(
+        grant = postgresql.Grant(
             f"{name}-grant",
             role=role.name,
             database=database.name,
@@ -72,4 +92,17 @@ class Database(pulumi.ComponentResource):
         self.url = secret(
             pulumi.Output.all(password, database.name).apply(lambda p: database_url(db, p[0]))
         )
+        self.fresh, self.probe = None, None
+        if args.probe_freshness:
+            probe = command.local.Command(
+                f"{name}-fresh",
+                create=PROBE_COMMAND,
+                environment={"SLIPWAY_PG_CLIENT_DIR": args.client_dir or ""},
+                stdin=secret(self.url.apply(lambda url: render_env_file({DATABASE_URL_ENV: url}))),
+                # Looks once, before the first migration; what it saw is kept in the state.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant],
+                                            ignore_changes=["create", "environment", "stdin"]),
+            )
+            self.fresh = pulumi.Output.unsecret(probe.stdout.apply(is_fresh))
+            self.probe = probe
         self.register_outputs({"url": self.url})

@@ -17,7 +17,9 @@ from components.registry_login import RegistryLogin, RegistryLoginArgs
 from components.server_agent import ServerAgent, ServerAgentArgs
 from components.service import Service, ServiceArgs
 from slipway.actor import current_actor
+from slipway.commands.backup import BackupPlan
 from slipway.config import DATABASE_URL_ENV, StackConfig
+from slipway.naming import PIN_NOTICE
 
 
 def docker_provider(name: str, cfg: StackConfig, parent: pulumi.Resource) -> docker.Provider:
@@ -29,6 +31,42 @@ def docker_provider(name: str, cfg: StackConfig, parent: pulumi.Resource) -> doc
         auth_disabled=registry.username is None,
     )
     return docker.Provider(name, registry_auth=[auth], opts=pulumi.ResourceOptions(parent=parent))
+
+
+def backup_plan(cfg: StackConfig) -> BackupPlan | None:
+    if not cfg.backup.enabled:
+        return None
+    return BackupPlan(stack=cfg.stack, directory=cfg.backup.directory, keep=cfg.backup.keep,
+                      client_dir=cfg.backup.client_dir, host=cfg.server.host, port=cfg.server.port,
+                      user=cfg.server.user, host_key=cfg.server.host_key)
+
+
+def rollback_skip(cfg: StackConfig) -> str | None:
+    """A rollback pin leaves the schema alone unless the stack says otherwise."""
+    if cfg.release.is_rollback_pin and cfg.migration.on_rollback == "skip":
+        return "rollback"
+    return None
+
+
+def pin_warning(cfg: StackConfig) -> str | None:
+    """While `slipway:sha` pins an earlier release, every preview and up says so."""
+    release = cfg.release
+    if not release.is_rollback_pin:
+        return None
+    head = f"is at {release.head_sha[:12]}" if release.head_sha else "is not a git checkout"
+    return (f"{PIN_NOTICE} stack {cfg.stack} runs {release.sha[:12]} by a pin (slipway:sha)"
+            f" while the checkout {head}, which is not being deployed. To deploy the checkout"
+            f" again: pulumi config rm slipway:sha --stack {cfg.stack}")
+
+
+def announce_release(cfg: StackConfig, skip: str | None) -> None:
+    warning = pin_warning(cfg)
+    if warning:
+        pulumi.log.warn(warning)
+    if skip:
+        pulumi.log.info(f"slipway: migrations: skipped ({skip}): {cfg.release.sha[:12]} reuses an"
+                        " earlier image and the database is already at or beyond its schema"
+                        " (slipway:migration.onRollback: run would run its steps)")
 
 
 class Pipeline(pulumi.ComponentResource):
@@ -53,7 +91,11 @@ class Pipeline(pulumi.ComponentResource):
             )
             for svc in cfg.services
         }
-        database = Database(f"{name}-database", DatabaseArgs(cfg.database), opts=child)
+        database = Database(
+            f"{name}-database",
+            DatabaseArgs(cfg.database, probe_freshness=bool(cfg.migration.first_release_steps),
+                         client_dir=cfg.backup.client_dir),
+            opts=child)
 
         def secret_env(service_name: str) -> pulumi.Output[dict[str, str]]:
             svc = cfg.service(service_name)
@@ -65,6 +107,8 @@ class Pipeline(pulumi.ComponentResource):
             return secret(values)
 
         migrating = cfg.service(cfg.migration.service)
+        skip = rollback_skip(cfg)
+        announce_release(cfg, skip)
         migration = Migration(
             f"{name}-migration",
             MigrationArgs(
@@ -72,6 +116,11 @@ class Pipeline(pulumi.ComponentResource):
                 image=images[migrating.name].sha_ref,
                 env=secret_env(migrating.name).apply(lambda s: {**migrating.env, **s}),
                 secret_names=(*migrating.secret_env, DATABASE_URL_ENV),
+                skip=skip,
+                backup=backup_plan(cfg),
+                private_key=cfg.server.private_key,
+                database_fresh=database.fresh,
+                after=[database.probe] if database.probe else [],
             ),
             opts=child,
         )
@@ -135,6 +184,10 @@ class Pipeline(pulumi.ComponentResource):
         pulumi.export("images", {n: i.sha_ref for n, i in self.images.items()})
         pulumi.export("latestImages", {n: i.latest_ref for n, i in self.images.items()})
         pulumi.export("migrationSteps", [shlex.join(step) for step in cfg.migration.steps])
+        pulumi.export("migrations", f"skipped ({skip})" if (skip := rollback_skip(cfg)) else "run")
+        pulumi.export("migrationBackup", self.migration.backup)
+        pulumi.export("pinned", cfg.release.is_rollback_pin)
+        pulumi.export("checkoutSha", cfg.release.head_sha or "")
         pulumi.export("appUrl", cfg.app_url)
         pulumi.export("githubEnvironment", self.github.environment)
         pulumi.export("githubSecretNames", self.github.secret_names)

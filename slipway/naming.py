@@ -7,3 +7,5 @@ the components build their names from them, and a unit test holds the two togeth
 MIGRATION_PLAN_ENV = "SLIPWAY_MIGRATION_PLAN"  # the runner's plan, in the command's environment
 MIGRATION_COMMAND_SUFFIX = "-migration-run"  # `<pipeline>-migration-run`
 DEPLOY_COMMAND_SUFFIX = "-deploy"  # `<pipeline>-<service>-deploy`
+DATABASE_URL_ENV = "DATABASE_URL"  # the app's (and the migration's) database URL
+PIN_NOTICE = "slipway: pinned:"  # how the program starts its warning about a rollback pin

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from slipway.commands import docker
+from slipway.commands.backup import BackupPlan
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,10 @@ class MigrationPlan:
     network: str
     # Names in the env whose values are secret: masked in every line of output.
     secret_names: tuple[str, ...] = ()
+    # Taken before the first step; None: no backup.
+    backup: BackupPlan | None = None
+    # Why no step runs (e.g. "rollback"); None: the steps run.
+    skip: str | None = None
 
     @property
     def container_prefix(self) -> str:
@@ -30,13 +36,19 @@ class MigrationPlan:
         return f"{self.container_prefix}-{index + 1}"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        # Unset options are left out: a stack that uses none of them keeps the plan (and so the
+        # migration command) it had before they existed.
+        data: dict[str, Any] = {k: v for k, v in asdict(self).items()
+                                if not (k in ("backup", "skip") and v is None)}
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> MigrationPlan:
         data = json.loads(text)
         data["steps"] = tuple(tuple(step) for step in data["steps"])
         data["secret_names"] = tuple(data.get("secret_names", ()))
+        if data.get("backup") is not None:
+            data["backup"] = BackupPlan(**data["backup"])
         return cls(**data)
 
 

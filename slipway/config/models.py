@@ -28,10 +28,10 @@ from slipway.config.fields import (
     text,
     text_list,
 )
+from slipway.naming import DATABASE_URL_ENV as DATABASE_URL_ENV  # re-exported
 from slipway.secret import Secret
 
 NAMESPACE = "slipway"
-DATABASE_URL_ENV = "DATABASE_URL"
 DEFAULT_MIGRATION_STEPS: tuple[tuple[str, ...], ...] = (
     ("python", "manage.py", "migrate_schemas", "--shared", "--fake-initial"),
     ("python", "manage.py", "create_super_tenant", "--no-input"),
@@ -302,13 +302,66 @@ def _steps(value: Any) -> tuple[tuple[str, ...], ...]:
     return tuple(steps)
 
 
+def _optional_steps(value: Any) -> tuple[tuple[str, ...], ...]:
+    if value == []:
+        return ()
+    return _steps(value)
+
+
 class MigrationConfig(Spec):
     service: Annotated[str, text(example="backend")] = "backend"
     steps: Annotated[tuple[tuple[str, ...], ...], plain(_steps)] = DEFAULT_MIGRATION_STEPS
+    # Run after `steps`, only by the first release into a database that had no tables when this
+    # stack first looked at it (a new environment, a Codespace); never again after that.
+    first_release_steps: Annotated[tuple[tuple[str, ...], ...], plain(_optional_steps)] = Field(
+        (), alias="firstReleaseSteps")
+    # A rollback pin reuses an earlier image: "skip" leaves the schema as it is (the database is
+    # already at or beyond that release); "run" runs that image's steps anyway.
+    on_rollback: Annotated[str, text(r"^(skip|run)$", "skip or run", "skip")] = Field(
+        "skip", alias="onRollback")
     timeout_minutes: Annotated[int, integer(1, 120, "15")] = Field(
         DEFAULT_MIGRATION_TIMEOUT_MINUTES, alias="timeoutMinutes"
     )
     network: Annotated[str, text(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", "a docker network name", "host")] = "host"
+
+
+# --------------------------------------------------------------------------- backup
+
+
+_ABS_PATH = r"^/[A-Za-z0-9._/-]+$"
+
+
+class BackupSpec(Spec):
+    """A pg_dump of the app database before every migration, kept on the server."""
+
+    # Unset: on for the prod environment, off for the others.
+    enabled: Annotated[bool, flag()] | None = None
+    keep: Annotated[int, integer(1, 1000, "7")] = 7
+    # On the server; unset: <deployDir>/backups. Created 0700, each backup 0600.
+    directory: Annotated[str, text(_ABS_PATH, "an absolute path", "/srv/slipway/backups")] | None = None
+    # Where pg_dump/pg_restore/psql are on the machine running pulumi (unset: PATH). They must
+    # be at least the database server's major version.
+    client_dir: Annotated[str, text(_ABS_PATH, "an absolute path", "/usr/lib/postgresql/16/bin")] | None = (
+        Field(None, alias="clientDir"))
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    """The backup settings with the defaults that depend on the stack resolved."""
+
+    enabled: bool
+    keep: int
+    directory: str
+    client_dir: str | None
+
+    @classmethod
+    def resolve(cls, spec: BackupSpec, *, environment: str, deploy_dir: str) -> BackupConfig:
+        return cls(
+            enabled=spec.enabled if spec.enabled is not None else environment == "prod",
+            keep=spec.keep,
+            directory=spec.directory or f"{deploy_dir.rstrip('/')}/backups",
+            client_dir=spec.client_dir,
+        )
 
 
 # --------------------------------------------------------------------------- github
@@ -412,6 +465,7 @@ class StackSpec(Spec):
     migration: MigrationConfig = Field(default_factory=lambda: MigrationConfig.model_validate({}))
     github: GitHubSpec
     proxy: ProxyConfig
+    backup: BackupSpec = Field(default_factory=lambda: BackupSpec.model_validate({}))
 
     @model_validator(mode="after")
     def _has_a_service(self) -> StackSpec:
@@ -456,6 +510,7 @@ class StackConfig:
     migration: MigrationConfig
     github: GitHubConfig
     proxy: ProxyConfig
+    backup: BackupConfig
     secrets: Mapping[str, Secret] = field(repr=False)
 
     def service(self, name: str) -> ServiceConfig:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from slipway.config.models import (
     SECRET_KEYS,
+    BackupConfig,
     DatabaseConfig,
     GitHubConfig,
     RegistryConfig,
@@ -87,6 +88,8 @@ def parse_stack_config(
         migration=spec.migration,
         github=_with(GitHubConfig, spec.github, token=secrets["github"]),
         proxy=spec.proxy,
+        backup=BackupConfig.resolve(spec.backup, environment=spec.environment,
+                                    deploy_dir=spec.server.deploy_dir),
         secrets=app_secrets,
     )
 

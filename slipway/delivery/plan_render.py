@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from slipway.delivery.ordering import Ordering
 from slipway.delivery.preview import NamedChange, Op, ReleasePlan, ServiceChange
 from slipway.delivery.sticky import marker
+from slipway.naming import PIN_NOTICE
 
 MAX_CHARS = 60_000  # GitHub refuses comments over 65,536 characters
 MAX_LIST = 40
@@ -54,6 +55,9 @@ def _image_line(plan: ReleasePlan) -> str:
 
 
 def _migration_line(plan: ReleasePlan) -> str:
+    if plan.migrations_skipped:
+        return (f"**Migrations:** skipped ({plan.migrations_skipped}): no step runs and no backup"
+                " is taken; the database keeps its schema.")
     if plan.migration == "create":
         return "**Migrations:** will run (the stack's first migration), before any container starts."
     if plan.migrates:
@@ -135,6 +139,9 @@ def render(plan: ReleasePlan, ordering: Ordering | None = None, *,
         if plan.errors:
             lines += [_errors_block(plan.errors), ""]
 
+    if plan.pin_notice:
+        lines += ["> [!IMPORTANT]\n> **Pinned.** " + plan.pin_notice.removeprefix(PIN_NOTICE).strip()
+                  .replace("`", "'"), ""]
     note = _ordering_note(plan, ordering)
     if note:
         lines += [note, ""]

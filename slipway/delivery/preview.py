@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from slipway.naming import DEPLOY_COMMAND_SUFFIX, MIGRATION_COMMAND_SUFFIX
+from slipway.naming import DEPLOY_COMMAND_SUFFIX, MIGRATION_COMMAND_SUFFIX, MIGRATION_PLAN_ENV, PIN_NOTICE
 
 Op = Literal["create", "update", "replace", "delete", "same", "read", "other"]
 
@@ -95,6 +95,10 @@ class ReleasePlan:
     other: tuple[NamedChange, ...]  # any other resource that changes, by "<type> <name>"
     errors: tuple[str, ...]  # error diagnostics, as the engine printed them (secrets masked)
     failed: bool
+    # The program's own notices (`slipway: pinned: ...`), as it logged them.
+    pin_notice: str | None = None
+    # Why no migration step runs although the migration command does ("rollback"), if so.
+    migrations_skipped: str | None = None
 
     @property
     def migrates(self) -> bool:
@@ -233,8 +237,12 @@ def read_plan(preview: Mapping[str, Any], *, stack: str, old_sha: str | None = N
     other = tuple(NamedChange(name=f"{s.type} {s.name}", op=s.op) for s in steps
                   if s.op not in ("same", "read") and s.type not in known and s.custom
                   and id(s) not in classified and not s.type.startswith("pulumi:providers:"))
-    errors = tuple(str(d.get("message", "")).strip() for d in preview.get("diagnostics") or []
-                   if isinstance(d, Mapping) and d.get("severity") == "error")
+    diagnostics = [d for d in preview.get("diagnostics") or [] if isinstance(d, Mapping)]
+    errors = tuple(str(d.get("message", "")).strip() for d in diagnostics
+                   if d.get("severity") == "error")
+    pin_notice = next((m[m.index(PIN_NOTICE):] for d in diagnostics
+                       if PIN_NOTICE in (m := str(d.get("message", "")).strip())), None)
+    skipped = _skipped(migration, new_outputs)
     return ReleasePlan(
         stack=stack, environment=environment, github_environment=_github_environment(config),
         old_sha=running, new_sha=new_sha,
@@ -244,4 +252,22 @@ def read_plan(preview: Mapping[str, Any], *, stack: str, old_sha: str | None = N
         secrets=named(SECRET_TYPE, "secretName", "-secret-"),
         variables=named(VARIABLE_TYPE, "variableName", "-variable-"),
         other=other, errors=errors, failed=preview_failed or bool(errors),
+        pin_notice=pin_notice, migrations_skipped=skipped,
     )
+
+
+def _skipped(migration: Step | None, outputs: Mapping[str, Any]) -> str | None:
+    """The migration plan's `skip` (e.g. "rollback"), else the stack's `migrations` output."""
+    env = (migration.new.get("inputs") or {}).get("environment") if migration else None
+    plan = env.get(MIGRATION_PLAN_ENV) if isinstance(env, Mapping) else None
+    if isinstance(plan, str):
+        try:
+            skip = json.loads(plan).get("skip")
+        except (ValueError, AttributeError):
+            skip = None
+        if isinstance(skip, str) and skip:
+            return skip
+    stated = _known_str(outputs.get("migrations"))
+    if stated and stated.startswith("skipped (") and stated.endswith(")"):
+        return stated[len("skipped ("):-1]
+    return None

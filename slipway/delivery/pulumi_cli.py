@@ -66,6 +66,12 @@ class PulumiCli:
         data = json.loads(out or "{}")
         return dict(data) if isinstance(data, dict) else {}
 
+    def secret_output(self, name: str) -> Secret | None:
+        """One stack output, secrets shown (into memory only), or None when the stack lacks it."""
+        done = self.capture("stack", "output", name, "--show-secrets")
+        value = done.stdout.rstrip("\n") if done.returncode == 0 else ""
+        return Secret(value) if value else None
+
     def history(self) -> list[dict[str, Any]]:
         """`pulumi stack history --json`, newest first."""
         out = self._checked("stack history --json", "stack", "history", "--json")

@@ -79,6 +79,10 @@ class RemoteShell:
     known_hosts: Path
     env: dict[str, str]
 
+    def argv(self, command: str) -> list[str]:
+        """The ssh call for `command`, to be started with `env` (the private agent's socket)."""
+        return ssh_argv(self.server, self.known_hosts, command)
+
     def run(self, command: str, timeout: float = 60) -> str:
         done = subprocess.run(ssh_argv(self.server, self.known_hosts, command), capture_output=True,
                               text=True, env=self.env, timeout=timeout, check=False)

@@ -8,9 +8,12 @@
 2. Checks that `<registry>/<repository>:<env>-<sha>` exists for every service (registry API v2,
    with the stack's registry credentials when it has any). A missing tag refuses the rollback
    and nothing is changed.
-3. Pins it: `pulumi config set slipway:sha <sha>`, then runs `pulumi up` (nothing is built; the
-   migration runs the old image's forward-only migrations, a no-op). With --preview-only it
-   pins, shows `pulumi preview --diff` and puts the previous value of `slipway:sha` back.
+3. Pins it: `pulumi config set slipway:sha <sha>`, runs `pulumi up` (nothing is built, no
+   migration step runs unless slipway:migration.onRollback is `run`), then puts the previous
+   value of `slipway:sha` back: the rollback lasts until the next release, the same from a
+   laptop as from the rollback workflow's throwaway runner. --hold keeps the pin in the config
+   file (commit it so CI keeps it too). With --preview-only it pins, shows `pulumi preview
+   --diff` and puts the previous value back.
 
 Exit codes: 0 done, 1 a command failed, 2 bad usage, 3 refused (nothing changed).
 Run it where `pulumi` is on PATH (`source scripts/env.sh`). No secret is ever printed: the
@@ -110,25 +113,40 @@ def preview(cli: PulumiCli, checked: Checked) -> int:
     try:
         code = cli.preview()
     finally:
-        if checked.previous_pin:
-            cli.set_config(SHA_KEY, checked.previous_pin)
-        else:
-            cli.remove_config(SHA_KEY)
+        restore_pin(cli, checked)
     print("preview only: the stack and its config are as they were" if code == 0
           else "the preview failed; the stack and its config are as they were")
     return EXIT_OK if code == 0 else EXIT_FAILED
 
 
-def apply(cli: PulumiCli, checked: Checked) -> int:
+def restore_pin(cli: PulumiCli, checked: Checked) -> None:
+    if checked.previous_pin:
+        cli.set_config(SHA_KEY, checked.previous_pin)
+    else:
+        cli.remove_config(SHA_KEY)
+
+
+def apply(cli: PulumiCli, checked: Checked, hold: bool = False) -> int:
+    """Pin, `pulumi up`, then (unless `hold`) put the config back as it was: a rollback lasts
+    until the next release, from a laptop exactly as from the workflow's throwaway runner."""
     cli.set_config(SHA_KEY, checked.sha)
-    code = cli.up(release_message("rollback", cli.stack, checked.sha))
+    try:
+        code = cli.up(release_message("rollback", cli.stack, checked.sha))
+    finally:
+        if not hold:
+            restore_pin(cli, checked)
     if code != 0:
-        print(f"pulumi up failed (exit {code}). {SHA_KEY} stays pinned to {checked.sha}, so running"
-              f" it again continues the rollback; `pulumi config rm {SHA_KEY} --stack {cli.stack}`"
-              " undoes the pin.", file=sys.stderr)
+        print(f"pulumi up failed (exit {code}); run the same rollback again to continue it.",
+              file=sys.stderr)
         return EXIT_FAILED
-    print(f"{cli.stack} now runs {checked.sha}. It stays pinned: `pulumi config rm {SHA_KEY}"
-          f" --stack {cli.stack}` and `pulumi up` return it to following the checkout's HEAD.")
+    if hold:
+        print(f"{cli.stack} now runs {checked.sha} and stays pinned ({SHA_KEY} is set in its"
+              " config file: commit it so that CI holds the rollback too). `pulumi config rm"
+              f" {SHA_KEY} --stack {cli.stack}` and `pulumi up` return it to the checkout's HEAD.")
+    else:
+        print(f"{cli.stack} now runs {checked.sha} until the next release: the next `pulumi up`"
+              " (or push) deploys the checkout's HEAD again. To hold the rollback, run this with"
+              f" --hold (or set {SHA_KEY} in Pulumi.{cli.stack}.yaml and commit it).")
     return EXIT_OK
 
 
@@ -149,7 +167,7 @@ def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = c
         print(f"slipway rollback: {err}\nNothing was changed.", file=sys.stderr)
         return EXIT_FAILED
     try:
-        return preview(cli, checked) if args.preview_only else apply(cli, checked)
+        return preview(cli, checked) if args.preview_only else apply(cli, checked, args.hold)
     except PulumiError as err:
         print(f"slipway rollback: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -166,6 +184,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     mode.add_argument("--yes", action="store_true", help="do not ask before `pulumi up`")
     mode.add_argument("--preview-only", action="store_true",
                       help="show the rollback's preview; leave the stack and its config as they are")
+    parser.add_argument("--hold", action="store_true",
+                        help="keep slipway:sha pinned in the config file afterwards (commit it for CI)")
     parser.add_argument("--config-file", type=Path, help="passed to pulumi (as --config-file)")
     parser.add_argument("--cwd", type=Path, help="the Pulumi project directory (pulumi --cwd)")
     return parser.parse_args(argv)

@@ -63,10 +63,10 @@ def choose_target(to: str | None, outputs: Mapping[str, Any], history_shas: Sequ
                       " nothing to roll back from; pass --to <sha> to deploy an existing image.")
     if _str(outputs.get("releaseMode")) == "reuse":
         raise Refusal(
-            f"the stack already runs a pinned release ({current[:12]}, slipway:sha is set: a"
-            " rollback). Its replacedSha is the release it was rolled back from, so it is not"
-            " taken implicitly: pass --to <sha> to go further back, or unpin"
-            " (`pulumi config rm slipway:sha`) and `pulumi up` to follow HEAD again.")
+            f"the stack already runs a pinned release ({current[:12]}: a rollback). Its"
+            " replacedSha is the release it was rolled back from, so it is not taken"
+            " implicitly: pass --to <sha> to go further back, or `pulumi up` without"
+            " slipway:sha to deploy the checkout's HEAD again.")
     replaced = _str(outputs.get("replacedSha"))
     if replaced and replaced != current:
         return Target(replaced, "the stack's replacedSha output")

@@ -6,10 +6,15 @@ the app's secrets comes on stdin and goes on to each step container's stdin: it 
 a command line, a `-e` flag or the disk. Output is streamed with every secret value masked.
 The exit status is non-zero at the first failing step, or when the time limit is reached (the
 step's container is then killed).
+
+With a backup in the plan, stdin is a JSON document instead ({"env": <env text>,
+"sshPrivateKey": <deploy key>}), and the backup (runners/backup.py) is taken before the first
+step: if it fails, no step runs. A plan with `skip` set (a rollback) runs nothing.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,9 +24,12 @@ from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
 from slipway.commands import docker
+from slipway.commands.backup import BACKUP_PREFIX
 from slipway.commands.envfile import parse_env_file
 from slipway.commands.migration import MigrationPlan, describe, step_args
-from slipway.naming import MIGRATION_PLAN_ENV
+from slipway.naming import DATABASE_URL_ENV, MIGRATION_PLAN_ENV
+from slipway.runners.backup import BackupFailed, take_backup
+from slipway.secret import Secret
 
 MASK = "********"
 MIGRATED_PREFIX = "migrated-image="
@@ -82,11 +90,39 @@ def run_step(plan: MigrationPlan, index: int, env_text: str, deadline: float,
     return code
 
 
+def read_stdin(text: str) -> tuple[str, Secret | None]:
+    """(env text, deploy key): the key comes along only when a backup is to be taken."""
+    if text.lstrip().startswith("{"):
+        doc = json.loads(text)
+        return str(doc["env"]), Secret(str(doc["sshPrivateKey"]))
+    return text, None
+
+
 def main() -> int:
     plan = MigrationPlan.from_json(os.environ[MIGRATION_PLAN_ENV])
-    env_text = sys.stdin.read()
-    secrets = secret_values(parse_env_file(env_text), plan.secret_names)
+    env_text, private_key = read_stdin(sys.stdin.read())
+    env = parse_env_file(env_text)
+    secrets = secret_values(env, plan.secret_names)
     deadline = time.monotonic() + plan.timeout_seconds
+    if plan.skip:
+        print(f"slipway: migrations: skipped ({plan.skip}); no step runs and no backup is taken",
+              flush=True)
+        print(f"{MIGRATED_PREFIX}{plan.image}", flush=True)
+        return 0
+    if plan.backup is not None:
+        if private_key is None or DATABASE_URL_ENV not in env:
+            print("slipway: backup: the runner got no deploy key or database URL; nothing was"
+                  " migrated", file=sys.stderr, flush=True)
+            return 1
+        try:
+            path = take_backup(plan.backup, sha=plan.sha, database_url=env[DATABASE_URL_ENV],
+                               private_key=private_key, timeout=plan.timeout_seconds,
+                               mask=lambda text: mask(text, secrets))
+        except BackupFailed as err:
+            print(f"slipway: backup FAILED: {mask(str(err), secrets)}. No migration step ran and"
+                  " nothing was deployed.", file=sys.stderr, flush=True)
+            return 1
+        print(f"{BACKUP_PREFIX}{path}", flush=True)
     for index, step in enumerate(plan.steps):
         code = run_step(plan, index, env_text, deadline, secrets)
         if code != 0:

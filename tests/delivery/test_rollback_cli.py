@@ -143,17 +143,27 @@ def test_rollback_with_the_real_cli(toy: Toy) -> None:
     assert toy.config_file.read_text() == config_before
     assert toy.outputs()["deployedSha"] == second
 
+    # The rollback lasts until the next release: the config is as it was afterwards, as on the
+    # workflow's throwaway runner.
     done = toy.rollback("--yes", head=second)
     assert done.returncode == 0, done.stdout + done.stderr
     outputs = toy.outputs()
     assert (outputs["deployedSha"], outputs["releaseMode"]) == (first, "reuse")
-    assert yaml.safe_load(toy.config_file.read_text())["config"]["slipway:sha"] == first
+    assert toy.config_file.read_text() == config_before
+    assert "until the next release" in done.stdout
     assert project_file.read_text() == project_before  # --config-file was passed through
     assert toy.history()[0]["message"] == f"slipway rollback toy: slipway-sha={first}"
 
     # Already on a pinned release: no implicit second rollback.
     done = toy.rollback("--yes", head=second)
     assert done.returncode == 3 and "already runs a pinned release" in done.stderr
+
+    # --hold keeps the pin in the config file, to be committed.
+    toy.up(second, replaced=first)
+    done = toy.rollback("--yes", "--hold", "--to", first, head=second)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert yaml.safe_load(toy.config_file.read_text())["config"]["slipway:sha"] == first
+    assert "stays pinned" in done.stdout
 
 
 def test_refused_when_the_tag_is_gone(toy: Toy) -> None:
