@@ -135,7 +135,7 @@ def finalize_script(directory: str, name: str, stack: str, keep: int, size: int)
         f'echo "the server holds $have of {size} bytes" >&2; exit 1; fi; '
         f"mv -f {_q(partial)} {_q(final)}; chmod 600 {_q(final)}; "
         f"cd {_q(directory)}; "
-        f"ls -1 | grep -E {_q(pattern)} | sort -r | tail -n +{keep + 1} | "
+        f"printf '%s\\n' {_q(stack)}-*.dump | grep -E {_q(pattern)} | sort -r | tail -n +{keep + 1} | "
         'while read -r old; do rm -f -- "$old"; echo "removed=$old"; done'
     )
 
