@@ -195,7 +195,10 @@ def test_6_rollback_by_pinning_the_previous_sha(ws: Workspace) -> None:
     assert_up(done)
     assert traffic.failures == 0, traffic.summary()
     assert traffic.shas[0] == current and traffic.shas[-1] == previous
-    assert migration_runs(ws) == 1  # forward-only migrate of the old image: a no-op
+    # The migration command runs, and runs no step: the schema stays as it is.
+    assert migration_runs(ws) == 1
+    assert "migrations: skipped (rollback)" in done.stdout
+    assert "slipway: pinned: stack" in done.stdout
     assert ws.registry_tags() == tags_before  # nothing was built or pushed
     container = ws.container()
     assert container is not None
