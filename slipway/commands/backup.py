@@ -173,9 +173,10 @@ def restore_sql_argv(client_dir: str | None, path: str) -> list[str]:
 
 
 def psql_script_argv(client_dir: str | None) -> list[str]:
-    """One transaction: the restore replaces everything or changes nothing."""
-    return [client(client_dir, "psql"), "--no-psqlrc", "--quiet", "--single-transaction",
-            "--set=ON_ERROR_STOP=1", "--no-password", "--file=-"]
+    """Runs the restore script from stdin and stops at the first error (the caller wraps it in
+    BEGIN ... COMMIT, and sends COMMIT only once pg_restore has produced all of it)."""
+    return [client(client_dir, "psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
+            "--no-password", "--file=-"]
 
 
 # Before the archive's SQL: drop what the app role owns, so that what a failed migration

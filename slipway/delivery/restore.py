@@ -15,6 +15,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage, 3 refused (nothing changed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -112,15 +113,20 @@ def _download(shell: RemoteShell, directory: str, name: str, into: Path) -> None
                           f" {done.stderr.decode(errors='replace').strip()[-300:]}")
 
 
-def _feed(first: str, rest: IO[bytes], sink: IO[bytes]) -> None:
+def _feed(source: subprocess.Popen[bytes], sink: IO[bytes]) -> None:
+    """BEGIN, clear, the archive's SQL, then COMMIT only if pg_restore produced all of it: a
+    restore cut short (a damaged archive) is rolled back, never half applied."""
+    assert source.stdout is not None
     try:
-        sink.write(first.encode())
-        while chunk := rest.read(1 << 16):
+        sink.write(b"BEGIN;\n" + cmd.CLEAR_SQL.encode())
+        while chunk := source.stdout.read(1 << 16):
             sink.write(chunk)
+        sink.write(b"\nCOMMIT;\n" if source.wait() == 0 else b"\nROLLBACK;\n")
     except BrokenPipeError:
-        pass
+        source.kill()  # psql stopped at an error (its transaction is rolled back): stop feeding it
     finally:
-        sink.close()
+        with contextlib.suppress(BrokenPipeError):
+            sink.close()
 
 
 def restore_archive(path: Path, settings: Settings, url: Secret) -> None:
@@ -137,12 +143,14 @@ def restore_archive(path: Path, settings: Settings, url: Secret) -> None:
     sql = subprocess.Popen(cmd.restore_sql_argv(settings.client_dir, str(path)),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     psql = subprocess.Popen(cmd.psql_script_argv(settings.client_dir), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=conn)
-    assert sql.stdout is not None and psql.stdin is not None
-    feeder = threading.Thread(target=_feed, args=(cmd.CLEAR_SQL, sql.stdout, psql.stdin), daemon=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=conn)
+    assert psql.stdin is not None
+    feeder = threading.Thread(target=_feed, args=(sql, psql.stdin), daemon=True)
     feeder.start()
-    _, psql_err = psql.communicate()
     feeder.join()
+    psql.stdin = None  # the feeder has closed it
+    _, psql_err = psql.communicate()
+    sql.stdout = None  # read to the end by the feeder
     _, sql_err = sql.communicate()
     if sql.returncode != 0:
         raise RuntimeError(f"pg_restore could not read the backup: {sql_err.decode().strip()[-500:]}")

@@ -80,6 +80,7 @@ def stream_dump(plan: BackupPlan, shell: RemoteShell, name: str, conn: dict[str,
         dump_err = dump.stderr.read().decode(errors="replace")
         dump.wait(timeout=timeout)
         pump.join(timeout=timeout)
+        upload.stdin = None  # the pump has closed it
         held, upload_err = upload.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         dump.kill()
