@@ -163,3 +163,44 @@ def test_resource_names_match_what_the_policy_pack_and_plan_comment_look_for(tmp
     deploys = [r.name for r in result.of_type("command:remote:Command")
                if r.name.endswith(DEPLOY_COMMAND_SUFFIX)]
     assert sorted(deploys) == ["app-backend-deploy", "app-frontend-deploy"]
+
+
+def migration_plan(result: Run) -> dict[str, object]:
+    return dict(json.loads(result.named("app-migration-run").inputs["environment"]["SLIPWAY_MIGRATION_PLAN"]))
+
+
+def test_prod_backs_up_to_its_server_before_migrating_and_the_key_travels_secret(tmp_path: Path) -> None:
+    result = run("prod", tmp_path)
+    plan = migration_plan(result)
+    assert plan["backup"] == {"stack": "prod", "directory": "/srv/slipway/backups", "keep": 14,
+                              "client_dir": None, "host": "meatscentral.com", "port": 22,
+                              "user": "deploy", "host_key": plan["backup"]["host_key"]}  # type: ignore[index]
+    assert "skip" not in plan
+    assert "stdin" in result.named("app-migration-run").secret_fields()
+    # dev takes none: its plan is exactly what it was before backups existed.
+    assert "backup" not in migration_plan(run("dev", tmp_path / "dev"))
+
+
+def test_a_rollback_pin_runs_no_step_and_takes_no_backup(tmp_path: Path) -> None:
+    plan = migration_plan(run("prod", tmp_path, **{"slipway:sha": OLD_SHA}))
+    assert plan["skip"] == "rollback" and "backup" not in plan
+    migration = json.loads(raw_config("prod")["slipway:migration"])
+    wanted = run("prod", tmp_path / "run", **{"slipway:sha": OLD_SHA, "slipway:migration": json.dumps(
+        {**migration, "onRollback": "run"})})
+    assert "skip" not in migration_plan(wanted) and "backup" in migration_plan(wanted)
+
+
+def test_first_release_steps_run_after_the_migration_once_the_database_was_probed(tmp_path: Path) -> None:
+    migration = json.loads(raw_config("dev")["slipway:migration"])
+    seed = ["python", "manage.py", "loaddata", "initial"]
+    result = run("dev", tmp_path, **{"slipway:migration": json.dumps(
+        {**migration, "firstReleaseSteps": [seed]})})
+    probe, run_, first = (result.named(n) for n in (
+        "app-database-fresh", "app-migration-run", "app-migration-first-release"))
+    assert probe.urn in run_.dependencies and run_.urn in first.dependencies
+    plan = json.loads(first.inputs["environment"]["SLIPWAY_MIGRATION_PLAN"])
+    assert plan["steps"] == [seed]
+    assert first.urn in result.named("app-backend-deploy").dependencies
+    assert "stdin" in probe.secret_fields() and "stdin" in first.secret_fields()
+    assert all(r.name not in ("app-database-fresh", "app-migration-first-release")
+               for r in run("dev", tmp_path / "none").registrations)
