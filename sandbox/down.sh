@@ -59,6 +59,29 @@ else
     rm -f "$f" "$RUN/$name.sig"
   }
 
+  # The test hosts: their bridges, sshd, dockerd, containerd (in that order), their
+  # Postgres cluster, then the network namespace itself.
+  for pidfile in "$RUN"/h[1-9]-*.pid; do
+    [ -e "$pidfile" ] || continue
+    name=$(basename "$pidfile" .pid)
+    case $name in *-containerd|*-dockerd) continue ;; esac
+    stop "$name" "" 10
+  done
+  for pidfile in "$RUN"/h[1-9]-dockerd.pid "$RUN"/h[1-9]-containerd.pid; do
+    [ -e "$pidfile" ] || continue
+    stop "$(basename "$pidfile" .pid)" "" 60
+  done
+  for started in "$RUN"/h[1-9]-postgres.started; do
+    [ -e "$started" ] || continue
+    cluster=$(basename "$started" -postgres.started)
+    pg_ctlcluster --skip-systemctl-redirect $PG_VERSION "$cluster" stop 2>/dev/null &&
+      say "postgres: cluster $PG_VERSION/$cluster stopped"
+    rm -f "$started"
+  done
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^slipway-h[1-9]$/ {print $1}'); do
+    ip netns del "$ns" && say "test host ${ns#slipway-}: network namespace removed"
+  done
+
   stop github-double github_double/server.py 10
   stop sshd "$STATE/ssh/sshd_config" 10
   stop registry "$STATE/registry/config.yml" 10

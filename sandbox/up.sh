@@ -449,6 +449,201 @@ ssh "${SSH_OPTS[@]}" "$DEPLOY_USER@$LOOPBACK" docker ps >/dev/null 2>"$SSH_ERR" 
   die sshd "$SSH_ERR" "'ssh -p $SSH_PORT $DEPLOY_USER@$LOOPBACK docker ps' with the pinned host key fails (sshd log: $LOGS/sshd.log)"
 
 # ---------------------------------------------------------------------------
+# Test hosts: separate machines, each a network namespace with only its own loopback
+# (../shared/SANDBOX.md), its own containerd + dockerd, its own sshd and host key. The
+# pipeline reaches a host's sshd at 127.0.0.1:<2300+N> through a socat bridge over a Unix
+# socket; the host reaches the sandbox registry at its own 127.0.0.1:5000 the same way.
+# The database host also runs a PostgreSQL cluster that listens only inside it (127.0.0.1:5433
+# there; nothing listens on that port outside), as a managed database that accepts only the
+# droplet does.
+# ---------------------------------------------------------------------------
+
+apt_ensure socat iproute2 util-linux
+HOSTS=${SLIPWAY_SANDBOX_HOSTS:-h1}
+DB_HOST=${SLIPWAY_SANDBOX_DB_HOST:-h1}
+HOST_PG_PORT=5433
+HOSTS_DIR=$STATE/hosts
+mkdir -p "$HOSTS_DIR"
+chmod 755 "$HOSTS_DIR"
+
+# in_host HOST CMD...: run CMD in the host's network namespace (nsenter, not `ip netns exec`,
+# which remounts /sys and makes dockerd die).
+in_host() { local h=$1; shift; nsenter --net="/run/netns/slipway-$h" "$@"; }
+
+host_up() {
+  local h=$1 n=${1#h} d=$HOSTS_DIR/$1
+  local ssh_port=$((2300 + n)) ns=slipway-$1
+  mkdir -p "$d/containerd" "$d/docker" "$d/ssh" "$d/sock"
+  chmod 755 "$d" "$d/sock"
+  if ! ip netns list | grep -qw "$ns"; then
+    ip netns add "$ns"
+  fi
+  in_host "$h" ip link set lo up
+
+  # containerd, then dockerd, both inside the namespace (with the system containerd,
+  # `--network host` containers would land in the root namespace).
+  : >"$d/containerd/config.toml"
+  if ! pid_alive "$h-containerd" "$d/containerd/containerd.sock"; then
+    rm -f "$d/containerd/containerd.sock"
+    start_bg "$h-containerd" "$LOGS/$h-containerd.log" nsenter --net="/run/netns/$ns" containerd \
+      --config "$d/containerd/config.toml" --address "$d/containerd/containerd.sock" \
+      --root "$d/containerd/root" --state "$d/containerd/state"
+    wait_for 30 test -S "$d/containerd/containerd.sock" || die "$h containerd" "$LOGS/$h-containerd.log" "no socket within 30 s"
+  fi
+  # The deploy user reaches the socket: it lives outside the (root-only) state dir.
+  local rundir=/run/slipway-sandbox/$h
+  install -d -m 755 /run/slipway-sandbox "$rundir"
+  local docker_sock=$rundir/docker.sock
+  if ! pid_alive "$h-dockerd" "$docker_sock"; then
+    rm -f "$docker_sock"
+    start_bg "$h-dockerd" "$LOGS/$h-dockerd.log" nsenter --net="/run/netns/$ns" dockerd \
+      --host "unix://$docker_sock" --containerd "$d/containerd/containerd.sock" --group docker \
+      --data-root "$d/docker/data" --exec-root "$rundir/exec" --pidfile "$rundir/dockerd.pid" \
+      --bridge=none --iptables=false --ip6tables=false
+    wait_for 60 timeout 10 docker -H "unix://$docker_sock" info >/dev/null 2>&1 ||
+      die "$h dockerd" "$LOGS/$h-dockerd.log" "'docker info' did not answer within 60 s"
+  fi
+  docker -H "unix://$docker_sock" network inspect bridge >/dev/null 2>&1 &&
+    die "$h dockerd" "$LOGS/$h-dockerd.log" "has a default bridge network (it must run with --bridge=none)"
+
+  # The registry, at the host's own 127.0.0.1:5000.
+  if ! pid_alive "$h-registry-out" "$d/sock/registry.sock"; then
+    rm -f "$d/sock/registry.sock"
+    start_bg "$h-registry-out" "$LOGS/$h-bridges.log" socat \
+      "UNIX-LISTEN:$d/sock/registry.sock,fork,mode=600" "TCP:$LOOPBACK:$REGISTRY_PORT"
+    wait_for 10 test -S "$d/sock/registry.sock" || die "$h registry bridge" "$LOGS/$h-bridges.log" "no socket"
+  fi
+  if ! pid_alive "$h-registry-in" "UNIX-CONNECT:$d/sock/registry.sock"; then
+    start_bg "$h-registry-in" "$LOGS/$h-bridges.log" nsenter --net="/run/netns/$ns" socat \
+      "TCP-LISTEN:$REGISTRY_PORT,bind=$LOOPBACK,fork,reuseaddr" "UNIX-CONNECT:$d/sock/registry.sock"
+  fi
+
+  # sshd on the host's 127.0.0.1:22, its own host key; the deploy user's docker is the host's.
+  [ -s "$d/ssh/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C "slipway-sandbox-$h" -f "$d/ssh/host_key"
+  chmod 600 "$d/ssh/host_key"
+  write_if_changed "$d/ssh/sshd_config" 644 <<CONF || true
+# slipway sandbox test host $h (written by sandbox/up.sh)
+Port 22
+ListenAddress $LOOPBACK
+AddressFamily inet
+HostKey $d/ssh/host_key
+PidFile none
+AuthorizedKeysFile .ssh/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthenticationMethods publickey
+AllowUsers $DEPLOY_USER
+UsePAM no
+X11Forwarding no
+AllowTcpForwarding local
+PrintMotd no
+MaxStartups 100:30:200
+MaxSessions 50
+SetEnv DOCKER_HOST=unix://$docker_sock SLIPWAY_TEST_HOST=$h
+CONF
+  local sig
+  sig=$(file_sha "$d/ssh/sshd_config" "$d/ssh/host_key.pub")
+  if ! pid_alive "$h-sshd" "$d/ssh/sshd_config" || [ "$(cat "$RUN/$h-sshd.sig" 2>/dev/null)" != "$sig" ]; then
+    pid_alive "$h-sshd" "$d/ssh/sshd_config" && stop_pid "$h-sshd"
+    start_bg "$h-sshd" "$LOGS/$h-sshd.log" nsenter --net="/run/netns/$ns" /usr/sbin/sshd -D -e -f "$d/ssh/sshd_config"
+    echo "$sig" >"$RUN/$h-sshd.sig"
+  fi
+  if ! pid_alive "$h-ssh-in" "$d/sock/ssh.sock"; then
+    rm -f "$d/sock/ssh.sock"
+    start_bg "$h-ssh-in" "$LOGS/$h-bridges.log" nsenter --net="/run/netns/$ns" socat \
+      "UNIX-LISTEN:$d/sock/ssh.sock,fork,mode=600" "TCP:$LOOPBACK:22"
+    wait_for 10 test -S "$d/sock/ssh.sock" || die "$h ssh bridge" "$LOGS/$h-bridges.log" "no socket"
+  fi
+  if ! pid_alive "$h-ssh-out" "TCP-LISTEN:$ssh_port"; then
+    port_busy "$ssh_port" && die "$h ssh bridge" "" "port $ssh_port is taken by: $(who_listens "$ssh_port")"
+    start_bg "$h-ssh-out" "$LOGS/$h-bridges.log" socat \
+      "TCP-LISTEN:$ssh_port,bind=$LOOPBACK,fork,reuseaddr" "UNIX-CONNECT:$d/sock/ssh.sock"
+    wait_for 10 port_busy "$ssh_port" || die "$h ssh bridge" "$LOGS/$h-bridges.log" "not listening on $ssh_port"
+  fi
+  local pub known
+  pub=$(cut -d' ' -f1,2 "$d/ssh/host_key.pub")
+  known=$d/ssh/known_hosts
+  printf '[%s]:%s %s\n' "$LOOPBACK" "$ssh_port" "$pub" | write_if_changed "$known" 644 || true
+  local check=(ssh -F /dev/null -p "$ssh_port" -i "$CLIENT_KEY" -o IdentitiesOnly=yes -o BatchMode=yes
+    -o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$known" -o ConnectTimeout=5 "$DEPLOY_USER@$LOOPBACK")
+  wait_for 20 "${check[@]}" true 2>/dev/null || die "$h sshd" "$LOGS/$h-sshd.log" "ssh to $h on $LOOPBACK:$ssh_port fails"
+  [ "$("${check[@]}" 'echo $SLIPWAY_TEST_HOST' 2>/dev/null)" = "$h" ] ||
+    die "$h sshd" "$LOGS/$h-sshd.log" "port $ssh_port does not reach test host $h"
+  "${check[@]}" docker ps >/dev/null 2>>"$LOGS/$h-sshd.log" || die "$h docker" "$LOGS/$h-sshd.log" "the deploy user cannot use $h's docker"
+  install -d -m 755 -o "$DEPLOY_USER" -g "$DEPLOY_USER" "$DEPLOY_HOME/hosts" "$DEPLOY_HOME/hosts/$h"
+  HOST_ENV+="SANDBOX_${h^^}_SSH_PORT=$(q "$ssh_port")
+SANDBOX_${h^^}_HOST_PUBLIC_KEY=$(q "$pub")
+SANDBOX_${h^^}_KNOWN_HOSTS=$(q "$known")
+SANDBOX_${h^^}_DOCKER_HOST=$(q "unix://$docker_sock")
+SANDBOX_${h^^}_DEPLOY_DIR=$(q "$DEPLOY_HOME/hosts/$h/slipway")
+"
+  report "host $h" "ready (netns $ns; ssh $LOOPBACK:$ssh_port; docker unix://$docker_sock)"
+}
+
+# host_postgres HOST: a cluster that listens only inside HOST, with its own admin role.
+host_postgres() {
+  local h=$1 cluster=$1 d=$HOSTS_DIR/$1
+  local sockdir=/run/slipway-sandbox/$1/pg pw_file=$d/pg_admin_password
+  install -d -m 2775 -o postgres -g postgres "$sockdir"
+  if ! pg_lsclusters -h | awk -v v=$PG_VERSION -v c="$cluster" '$1==v && $2==c {f=1} END {exit !f}'; then
+    pg_createcluster $PG_VERSION "$cluster" --port $HOST_PG_PORT >>"$LOGS/$h-postgres.log" 2>&1 ||
+      die "$h postgres" "$LOGS/$h-postgres.log" "pg_createcluster $PG_VERSION $cluster"
+  fi
+  local conf=/etc/postgresql/$PG_VERSION/$cluster
+  mkdir -p "$conf/conf.d"
+  write_if_changed "$conf/conf.d/50-slipway-sandbox.conf" 644 <<CONF || true
+# slipway sandbox (sandbox/up.sh): inside test host $h only
+listen_addresses = '$LOOPBACK'
+port = $HOST_PG_PORT
+unix_socket_directories = '$sockdir'
+CONF
+  if ! grep -q '^# slipway sandbox' "$conf/pg_hba.conf"; then
+    sed -i "1i # slipway sandbox (sandbox/up.sh): password logins over TCP on loopback\nhost all all $LOOPBACK/32 scram-sha-256" "$conf/pg_hba.conf"
+  fi
+  if ! pg_lsclusters -h | awk -v v=$PG_VERSION -v c="$cluster" '$1==v && $2==c && $4 ~ /^online/ {f=1} END {exit !f}'; then
+    in_host "$h" pg_ctlcluster --skip-systemctl-redirect $PG_VERSION "$cluster" start >>"$LOGS/$h-postgres.log" 2>&1 9>&- ||
+      die "$h postgres" "/var/log/postgresql/postgresql-$PG_VERSION-$cluster.log" "pg_ctlcluster start in $h"
+    touch "$RUN/$h-postgres.started"
+  fi
+  wait_for 30 in_host "$h" pg_isready -q -h $LOOPBACK -p $HOST_PG_PORT ||
+    die "$h postgres" "/var/log/postgresql/postgresql-$PG_VERSION-$cluster.log" "not ready inside $h"
+  if pg_isready -q -h $LOOPBACK -p $HOST_PG_PORT 2>/dev/null; then
+    die "$h postgres" "" "$LOOPBACK:$HOST_PG_PORT answers outside $h: it must listen only inside it"
+  fi
+  [ -s "$pw_file" ] || (umask 077 && gen_secret 24 >"$pw_file")
+  chmod 600 "$pw_file"
+  (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p $HOST_PG_PORT -d postgres) >>"$LOGS/$h-postgres.log" 2>&1 <<SQL ||
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ADMIN') THEN
+    CREATE ROLE $PG_ADMIN LOGIN CREATEDB CREATEROLE PASSWORD '$(cat "$pw_file")';
+  ELSE
+    ALTER ROLE $PG_ADMIN LOGIN CREATEDB CREATEROLE PASSWORD '$(cat "$pw_file")';
+  END IF;
+END
+\$\$;
+SQL
+    die "$h postgres" "$LOGS/$h-postgres.log" "could not create role $PG_ADMIN in $h"
+  HOST_ENV+="SANDBOX_DB_HOST=$(q "$h")
+SANDBOX_DB_HOST_PG_PORT=$(q "$HOST_PG_PORT")
+SANDBOX_DB_HOST_PG_ADMIN_PASSWORD_FILE=$(q "$pw_file")
+SANDBOX_DB_HOST_PG_SOCKET_DIR=$(q "$sockdir")
+"
+  report "postgres $h" "cluster $PG_VERSION/$cluster, only inside $h on $LOOPBACK:$HOST_PG_PORT"
+}
+
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+HOST_ENV=""
+for h in $HOSTS; do
+  case $h in h[1-9]) ;; *) die "test hosts" "" "host names are h1..h9, not $h" ;; esac
+  host_up "$h"
+done
+case " $HOSTS " in *" $DB_HOST "*) host_postgres "$DB_HOST" ;; esac
+HOST_ENV+="SANDBOX_HOSTS=$(q "$HOSTS")
+"
+
+# ---------------------------------------------------------------------------
 # GitHub API test double on 127.0.0.1:8765
 # ---------------------------------------------------------------------------
 
@@ -498,7 +693,7 @@ fi
 # Every port we serve must be loopback-only.
 # ---------------------------------------------------------------------------
 
-for port in $REGISTRY_PORT $PG_PORT $SSH_PORT $GH_PORT; do
+for port in $REGISTRY_PORT $PG_PORT $SSH_PORT $GH_PORT $(for h in $HOSTS; do echo $((2300 + ${h#h})); done); do
   only_loopback "$port" || die "loopback check" "" "port $port has a non-loopback listener: $(who_listens "$port")"
 done
 
@@ -506,7 +701,6 @@ done
 # sandbox.env
 # ---------------------------------------------------------------------------
 
-q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 write_if_changed "$STATE/sandbox.env" 600 <<EOF || true
 # slipway sandbox, written by sandbox/up.sh - source it:  . '$STATE/sandbox.env'
 # Everything listens on 127.0.0.1 only.  Contains a token: keep it mode 0600.
@@ -530,6 +724,7 @@ SANDBOX_GITHUB_API_URL=$(q "${GH_URL}api/v3/")
 SANDBOX_GITHUB_TOKEN=$(q "$GH_TOKEN")
 SANDBOX_GITHUB_OWNER=$(q "$GH_LOGIN")
 SANDBOX_GITHUB_DOUBLE_DIR=$(q "$GH_STATE_DIR")
+$HOST_ENV
 EOF
 chmod 600 "$STATE/sandbox.env"
 
