@@ -6,9 +6,11 @@ from pathlib import Path
 import pulumi
 
 from components.pipeline import Pipeline
+from slipway.database_access import open_database_access
 from slipway.errors import ConfigError
 from slipway.stack import load_stack_config
 from slipway.state_settings import unsafe_program_settings
+from slipway.tunnel import TunnelError
 
 project_dir = Path(__file__).resolve().parent
 unsafe = unsafe_program_settings(pulumi.get_stack(), os.environ)
@@ -19,5 +21,10 @@ try:
 except ConfigError as error:
     # RunError: the message alone, no traceback; no resource has been declared yet.
     raise pulumi.RunError(str(error)) from None
+try:
+    # Held open until the program exits: the provider, the migration and the backup use it.
+    tunnel = open_database_access(config)
+except TunnelError as error:
+    raise pulumi.RunError(f"slipway: {error}. Nothing was changed.") from None
 pipeline = Pipeline("app", config)
 pipeline.export(config)

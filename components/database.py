@@ -19,9 +19,12 @@ from slipway.runners.database_probe import FRESH_PREFIX
 PASSWORD_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105
 
 
-def database_url(db: DatabaseConfig, password: str) -> str:
-    return (f"postgres://{quote(db.role, safe='')}:{quote(password, safe='')}@{db.app_host}:"
-            f"{db.app_port}/{quote(db.name, safe='')}?sslmode={db.sslmode}")
+def database_url(db: DatabaseConfig, password: str, endpoint: tuple[str, int] | None = None) -> str:
+    """The app role's URL at `endpoint` (default: as the app on the server reaches it)."""
+    host, port = endpoint or (db.app_host, db.app_port)
+    return (f"postgres://{quote(db.role, safe='')}:{quote(password, safe='')}@{host}:"
+            f"{port}/{quote(db.name, safe='')}?sslmode={db.sslmode}")
+
 
 
 PROBE_COMMAND = "python3 -m slipway.runners.database_probe"
@@ -44,10 +47,12 @@ class DatabaseArgs:
 
 
 class Database(pulumi.ComponentResource):
-    """Outputs `url` (secret): what the app and the migration connect with; `fresh`: "true" if
-    the database had no table when this stack first looked (only with probe_freshness)."""
+    """Outputs `url` (secret): what the app on the server connects with; `pipeline_url` (secret):
+    the same role and database as the pipeline reaches them (migration, backup); `fresh`: "true"
+    if the database had no table when this stack first looked (only with probe_freshness)."""
 
     url: pulumi.Output[str]
+    pipeline_url: pulumi.Output[str]
     fresh: pulumi.Output[str] | None
     probe: pulumi.Resource | None
 
@@ -55,10 +60,11 @@ class Database(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slipway:index:Database", name, None, opts)
         db = args.database
+        admin_host, admin_port = db.pipeline_endpoint
         provider = postgresql.Provider(
             f"{name}-admin",
-            host=db.admin_host,
-            port=db.admin_port,
+            host=admin_host,
+            port=admin_port,
             username=db.admin_user,
             password=secret(db.admin_password.reveal()),
             database=db.admin_database,
@@ -76,7 +82,11 @@ class Database(pulumi.ComponentResource):
         password: pulumi.Output[str] = secret(
             generated.stdout.apply(str.strip))
         role = postgresql.Role(
-            f"{name}-role", name=db.role, login=True, password=password, opts=child
+            f"{name}-role", name=db.role, login=True, password=password, opts=child,
+            # Unset options are None: left out of the inputs, so they never cause a diff.
+            bypass_row_level_security=db.role_options.bypass_rls,
+            connection_limit=db.role_options.connection_limit,
+            statement_timeout=db.role_options.statement_timeout_ms,
         )
         database = postgresql.Database(
             f"{name}-database", name=db.name, owner=role.name, opts=child
@@ -92,13 +102,16 @@ class Database(pulumi.ComponentResource):
         self.url = secret(
             pulumi.Output.all(password, database.name).apply(lambda p: database_url(db, p[0]))
         )
+        self.pipeline_url = secret(pulumi.Output.all(password, database.name).apply(
+            lambda p: database_url(db, p[0], db.pipeline_endpoint)))
         self.fresh, self.probe = None, None
         if args.probe_freshness:
             probe = command.local.Command(
                 f"{name}-fresh",
                 create=PROBE_COMMAND,
                 environment={"SLIPWAY_PG_CLIENT_DIR": args.client_dir or ""},
-                stdin=secret(self.url.apply(lambda url: render_env_file({DATABASE_URL_ENV: url}))),
+                stdin=secret(self.pipeline_url.apply(
+                    lambda url: render_env_file({DATABASE_URL_ENV: url}))),
                 # Looks once, before the first migration; what it saw is kept in the state.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[grant],
                                             ignore_changes=["create", "environment", "stdin"]),

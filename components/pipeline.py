@@ -107,6 +107,11 @@ class Pipeline(pulumi.ComponentResource):
             return secret(values)
 
         migrating = cfg.service(cfg.migration.service)
+        # The migration connects as the pipeline reaches the database (directly, or through
+        # the tunnel on this machine); the containers and the GitHub secret as the server does.
+        migration_env = secret(database.pipeline_url.apply(
+            lambda url: {**migrating.env, **{v: cfg.secrets[v].reveal() for v in migrating.secret_env},
+                         DATABASE_URL_ENV: url}))
         skip = rollback_skip(cfg)
         announce_release(cfg, skip)
         migration = Migration(
@@ -114,7 +119,7 @@ class Pipeline(pulumi.ComponentResource):
             MigrationArgs(
                 environment=cfg.environment, sha=cfg.release.sha, config=cfg.migration,
                 image=images[migrating.name].sha_ref,
-                env=secret_env(migrating.name).apply(lambda s: {**migrating.env, **s}),
+                env=migration_env,
                 secret_names=(*migrating.secret_env, DATABASE_URL_ENV),
                 skip=skip,
                 backup=backup_plan(cfg),

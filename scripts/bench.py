@@ -2,6 +2,8 @@
 
 - `pulumi preview`, a no-op `pulumi up`, and a new-SHA deploy (build, migrate, deploy);
 - the same new-SHA deploy done by a plain shell script (scripts/baseline_deploy.sh);
+- a many-step migration (eleven Django commands): one container per step, as before, against
+  one container for all of them, as the runner does now;
 - failed requests under load (20 clients and a 10 Hz prober) during a slipway release and during
   the baseline's, and how long slipway's switch took (from the engine's event timestamps).
 """
@@ -18,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from slipway.commands.migration import MigrationPlan
+from slipway.naming import MIGRATION_PLAN_ENV
 from tests.e2e.traffic import Traffic
 from tests.e2e.workspace import Workspace, free_port, sandbox_env
 
@@ -52,6 +56,43 @@ def resource_seconds(events: list[dict[str, object]], name: str) -> float | None
     return end - start if start is not None and end is not None else None
 
 
+MANY_STEPS: tuple[tuple[str, ...], ...] = (
+    ("python3", "manage.py", "migrate_schemas", "--shared", "--fake-initial"),
+    ("python3", "manage.py", "create_super_tenant", "--no-input"),
+    ("python3", "manage.py", "migrate_schemas", "--tenant"),
+    *((("python3", "manage.py", "check", "--database", "default"),) * 4),
+    *((("python3", "manage.py", "showmigrations", "--list"),) * 4),
+)
+
+
+def many_step_migration(ws: Workspace) -> None:
+    """The migration runner on eleven steps: each step its own container (the runner given one
+    step at a time, as it ran before) against all steps in one container."""
+    image = ws.outputs()["images"]["backend"]
+    url = ws.pulumi_bare("stack", "output", "databaseUrl", "--show-secrets", "--stack",
+                         ws.env_name).stdout.strip()
+    env_text = (f"DATABASE_URL={shlex.quote(url)}\nSECRET_KEY={shlex.quote(ws.secret_key)}\n"
+                "DJANGO_SETTINGS_MODULE=config.settings.local\nPUBLIC_DOMAIN=localhost\n")
+
+    def runner(steps: tuple[tuple[str, ...], ...]) -> subprocess.CompletedProcess[str]:
+        plan = MigrationPlan(environment=ws.env_name, sha=ws.shas[-1], image=image, steps=steps,
+                             timeout_seconds=900, network="host", secret_names=("DATABASE_URL",))
+        return subprocess.run([sys.executable, "-m", "slipway.runners.migrate"], cwd=REPO,
+                              input=env_text, capture_output=True, text=True, check=False,
+                              env={**os.environ, MIGRATION_PLAN_ENV: plan.to_json()})
+
+    def one_per_step() -> subprocess.CompletedProcess[str]:
+        for step in MANY_STEPS:
+            done = runner((step,))
+            if done.returncode != 0:
+                return done
+        return done
+
+    old = timed(f"migration, {len(MANY_STEPS)} steps, a container per step", one_per_step)
+    new = timed(f"migration, {len(MANY_STEPS)} steps, one container", lambda: runner(MANY_STEPS))
+    print(f"{'  one container / a container per step':<44} {new / old:7.2f}", flush=True)
+
+
 def main() -> int:
     sandbox = sandbox_env()
     with tempfile.TemporaryDirectory(prefix="slipway-bench-") as tmp:
@@ -64,6 +105,7 @@ def main() -> int:
             if first.returncode != 0:
                 print(first.stdout[-3000:], first.stderr[-3000:])
                 return 1
+            many_step_migration(ws)
             timed("pulumi preview (nothing changed)", lambda: ws.pulumi("preview"))
             timed("pulumi up (no-op)", ws.up)
             ws.commit("bench release")

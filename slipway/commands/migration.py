@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,11 +30,9 @@ class MigrationPlan:
     skip: str | None = None
 
     @property
-    def container_prefix(self) -> str:
+    def container(self) -> str:
+        """One container runs every step of the release, in order."""
         return f"slipway-migrate-{self.environment}"
-
-    def container(self, index: int) -> str:
-        return f"{self.container_prefix}-{index + 1}"
 
     def to_json(self) -> str:
         # Unset options are left out: a stack that uses none of them keeps the plan (and so the
@@ -52,14 +51,29 @@ class MigrationPlan:
         return cls(**data)
 
 
-def step_args(plan: MigrationPlan, index: int) -> list[str]:
-    """`docker run --rm -i` of step `index` inside the release image; the env comes on stdin."""
+STEP_MARK = "@@slipway-step@@"  # printed by the container before each step: "<mark> <i>/<n>"
+FAILED_MARK = "@@slipway-step-failed@@"  # after a failing step: "<mark> <i> <exit code>"
+
+# Runs in the release image after the env loader: each argument is one step, shlex-quoted, so
+# `eval` rebuilds exactly its argument list (nothing else is re-parsed). Stops at the first
+# failing step with that step's exit code.
+STEPS_SCRIPT = (
+    'n=$#; i=0; for step in "$@"; do i=$((i + 1)); '
+    f"printf '%s %s/%s\\n' '{STEP_MARK}' \"$i\" \"$n\"; "
+    f'eval "$step" || {{ rc=$?; printf \'%s %s %s\\n\' \'{FAILED_MARK}\' "$i" "$rc"; exit "$rc"; }}; '
+    "done"
+)
+
+
+def steps_args(plan: MigrationPlan) -> list[str]:
+    """`docker run --rm -i` of every step inside the release image, one container for all (one
+    start, not one per step); the env comes on stdin."""
     if "@sha256:" not in plan.image:
         raise ValueError(f"refusing to migrate with {plan.image!r}: not pinned by digest")
     return docker.run(
-        name=plan.container(index),
+        name=plan.container,
         image=plan.image,
-        command=plan.steps[index],
+        command=("/bin/sh", "-c", STEPS_SCRIPT, "slipway-steps", *(shlex.join(s) for s in plan.steps)),
         env_file=None,
         network=plan.network,
         env={"APP_SHA": plan.sha},

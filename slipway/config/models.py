@@ -29,6 +29,7 @@ from slipway.config.fields import (
     text_list,
 )
 from slipway.naming import DATABASE_URL_ENV as DATABASE_URL_ENV  # re-exported
+from slipway.naming import default_tunnel_port
 from slipway.secret import Secret
 
 NAMESPACE = "slipway"
@@ -142,6 +143,16 @@ class ServerConfig(ServerSpec):
 # --------------------------------------------------------------------------- database
 
 
+class RoleOptionsSpec(Spec):
+    """Options of the app's role, as a real app needs them (unset: PostgreSQL's default)."""
+
+    # For a schema with forced row-level security whose policies the app must not be bound by.
+    bypass_rls: Annotated[bool, flag()] | None = Field(None, alias="bypassRls")
+    connection_limit: Annotated[int, integer(-1, 100000, "20")] | None = Field(None, alias="connectionLimit")
+    statement_timeout_ms: Annotated[int, integer(0, 86_400_000, "30000")] | None = Field(
+        None, alias="statementTimeoutMs")
+
+
 class DatabaseSpec(Spec):
     admin_host: Annotated[
         str, text(_HOSTNAME, "a host name", "db-postgresql-nyc1-12345.db.ondigitalocean.com")
@@ -156,11 +167,17 @@ class DatabaseSpec(Spec):
     role: Annotated[str, text(_PG_IDENT, "lower-case letters, digits and _", "projectmeats_dev_app")] = (
         required()
     )
-    # How the app (and so the migration) reaches the database; defaults to the admin endpoint.
+    # How the app on the server reaches the database; defaults to the admin endpoint.
     app_host: Annotated[
         str, text(_HOSTNAME, "a host name", "private-db-postgresql-nyc1-12345.db.ondigitalocean.com")
     ] = Field("", alias="appHost")
     app_port: Annotated[int, integer(1, 65535, "25060")] = Field(5432, alias="appPort")
+    # How the pipeline reaches adminHost:adminPort: "direct", or "ssh" through the server (a
+    # local forward on tunnelPort, for a database that accepts only the server).
+    access: Annotated[str, text(r"^(direct|ssh)$", "direct or ssh", "ssh")] = "direct"
+    tunnel_port: Annotated[int, integer(1024, 65535, "25432")] | None = Field(None, alias="tunnelPort")
+    role_options: RoleOptionsSpec = Field(default_factory=lambda: RoleOptionsSpec.model_validate({}),
+                                          alias="roleOptions")
 
     @model_validator(mode="before")
     @classmethod
@@ -185,6 +202,20 @@ class DatabaseSpec(Spec):
 
 class DatabaseConfig(DatabaseSpec):
     admin_password: Secret  # slipway:databaseAdminPassword
+    stack: str = ""
+
+    @property
+    def local_tunnel_port(self) -> int:
+        """The forward's port on the pipeline's machine: fixed per stack (the provider's config
+        in the state names it), from the stack's name unless set."""
+        return self.tunnel_port or default_tunnel_port(self.stack)
+
+    @property
+    def pipeline_endpoint(self) -> tuple[str, int]:
+        """Where the pipeline connects: the admin endpoint, or the tunnel's end on this machine."""
+        if self.access == "ssh":
+            return "127.0.0.1", self.local_tunnel_port
+        return self.admin_host, self.admin_port
 
 
 # --------------------------------------------------------------------------- services

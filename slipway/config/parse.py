@@ -83,7 +83,7 @@ def parse_stack_config(
         app_url=spec.app_url,
         registry=_with(RegistryConfig, spec.registry, password=secrets["registry"]),
         server=_with(ServerConfig, spec.server, private_key=secrets["server"]),
-        database=_with(DatabaseConfig, spec.database, admin_password=secrets["database"]),
+        database=_with(DatabaseConfig, spec.database, admin_password=secrets["database"], stack=stack),
         services=tuple(_with(ServiceConfig, s, name=n) for n, s in spec.services.items()),
         migration=spec.migration,
         github=_with(GitHubConfig, spec.github, token=secrets["github"]),

@@ -10,13 +10,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from slipway.delivery import audit, plan_comment, restore, rollback, stacks, summary
+from slipway.delivery import audit, plan_comment, restore, rollback, stacks, summary, tunnel
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str] | None], int], str]] = {
     "rollback": (rollback.main, "roll a stack back to an earlier release"),
     "plan-comment": (plan_comment.main, "post the sticky deploy-plan comment of a preview"),
     "stacks": (stacks.main, "which stacks a branch or a pull request affects"),
     "restore": (restore.main, "list a stack's backups, or restore one into its database"),
+    "tunnel": (tunnel.main, "hold the stack's database tunnel open around a command"),
     "audit": (audit.main, "every deploy, rollback and failure on the stack's server"),
     "summary": (summary.main, "what a stack runs: SHA, images, migration steps, URL"),
 }

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 from slipway.commands import docker
 from slipway.commands.backup import BACKUP_PREFIX
 from slipway.commands.envfile import parse_env_file
-from slipway.commands.migration import MigrationPlan, describe, step_args
+from slipway.commands.migration import FAILED_MARK, STEP_MARK, MigrationPlan, describe, steps_args
 from slipway.naming import DATABASE_URL_ENV, MIGRATION_PLAN_ENV
 from slipway.runners.backup import BackupFailed, take_backup
 from slipway.secret import Secret
@@ -56,22 +56,32 @@ def _quiet(args: list[str]) -> None:
     subprocess.run(args, capture_output=True, check=False)
 
 
-def run_step(plan: MigrationPlan, index: int, env_text: str, deadline: float,
-             secrets: list[str]) -> int:
-    name = plan.container(index)
+def run_steps(plan: MigrationPlan, env_text: str, deadline: float,
+              secrets: list[str]) -> tuple[int, int]:
+    """Every step in one container, output streamed and masked; (exit code, 1-based number of
+    the step that failed or was running at the time limit; 0 if none)."""
+    name = plan.container
     # A container left behind by an interrupted run must not race this one.
     _quiet(docker.remove_force(name))
-    print(f"slipway: step {index + 1}/{len(plan.steps)}: {describe(plan.steps[index])}",
-          flush=True)
-    proc = subprocess.Popen(step_args(plan, index), stdin=subprocess.PIPE,
+    proc = subprocess.Popen(steps_args(plan), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(env_text)
     proc.stdin.close()
+    current, failed = [0], [0]
 
     def pump(stream: Iterable[str]) -> None:
-        for line in stream:
-            print(mask(line.rstrip("\n"), secrets), flush=True)
+        for raw in stream:
+            line = raw.rstrip("\n")
+            if line.startswith(STEP_MARK + " "):
+                current[0] = int(line.split()[1].split("/")[0])
+                index = current[0] - 1
+                print(f"slipway: step {current[0]}/{len(plan.steps)}: {describe(plan.steps[index])}",
+                      flush=True)
+            elif line.startswith(FAILED_MARK + " "):
+                failed[0] = int(line.split()[1])
+            else:
+                print(mask(line, secrets), flush=True)
 
     reader = threading.Thread(target=pump, args=(proc.stdout,), daemon=True)
     reader.start()
@@ -82,12 +92,12 @@ def run_step(plan: MigrationPlan, index: int, env_text: str, deadline: float,
         proc.kill()
         proc.wait()
         reader.join(timeout=5)
-        print(f"slipway: step {index + 1} exceeded the migration time limit of "
+        print(f"slipway: step {current[0]} exceeded the migration time limit of "
               f"{plan.timeout_seconds // 60} minutes; its container was killed",
               file=sys.stderr, flush=True)
-        return 124
+        return 124, current[0]
     reader.join()
-    return code
+    return code, (failed[0] or current[0]) if code != 0 else 0
 
 
 def read_stdin(text: str) -> tuple[str, Secret | None]:
@@ -123,12 +133,12 @@ def main() -> int:
                   " nothing was deployed.", file=sys.stderr, flush=True)
             return 1
         print(f"{BACKUP_PREFIX}{path}", flush=True)
-    for index, step in enumerate(plan.steps):
-        code = run_step(plan, index, env_text, deadline, secrets)
-        if code != 0:
-            print(f"slipway: migration step {index + 1}/{len(plan.steps)} failed (exit {code}):"
-                  f" {describe(step)}; nothing was deployed", file=sys.stderr, flush=True)
-            return 1
+    code, failed = run_steps(plan, env_text, deadline, secrets)
+    if code != 0:
+        where = (f"step {failed}/{len(plan.steps)} failed (exit {code}): {describe(plan.steps[failed - 1])}"
+                 if failed else f"failed before its first step (exit {code})")
+        print(f"slipway: migration {where}; nothing was deployed", file=sys.stderr, flush=True)
+        return 1
     print(f"slipway: {len(plan.steps)} migration steps done for {plan.sha}", flush=True)
     # The last line is what the deploy consumes: the image the database is now migrated for.
     print(f"{MIGRATED_PREFIX}{plan.image}", flush=True)

@@ -222,7 +222,7 @@ def test_the_time_limit_kills_the_step(env: Env) -> None:
     assert done.returncode == 1
     assert "exceeded the migration time limit" in done.stderr
     assert time.monotonic() - started < 60
-    assert run(["docker", "inspect", f"slipway-migrate-{env.name}-1"]).returncode != 0
+    assert run(["docker", "inspect", f"slipway-migrate-{env.name}"]).returncode != 0
 
 
 def test_deploy_runs_the_release_by_digest_as_the_images_own_user(env: Env) -> None:

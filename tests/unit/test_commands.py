@@ -20,7 +20,7 @@ from slipway.commands.deploy import (
     remove_command,
 )
 from slipway.commands.envfile import parse_env_file, render_env_file
-from slipway.commands.migration import MigrationPlan, step_args
+from slipway.commands.migration import STEPS_SCRIPT, MigrationPlan, steps_args
 from slipway.config import DEFAULT_MIGRATION_STEPS
 from slipway.runners.migrate import mask, secret_values
 
@@ -74,22 +74,37 @@ def test_run_mounts_the_env_file_and_never_passes_secrets_as_flags() -> None:
 def test_migration_steps_read_env_from_stdin_in_order() -> None:
     mplan = MigrationPlan(environment="dev", sha=SHA, image=IMAGE, steps=DEFAULT_MIGRATION_STEPS,
                           timeout_seconds=900, network="host")
-    rendered = [step_args(mplan, i) for i in range(len(mplan.steps))]
-    assert [r[-len(s):] for r, s in zip(rendered, DEFAULT_MIGRATION_STEPS, strict=True)] == [
-        list(s) for s in DEFAULT_MIGRATION_STEPS]
-    assert rendered[0][-3:] == ["migrate_schemas", "--shared", "--fake-initial"]
-    assert rendered[1][-2:] == ["create_super_tenant", "--no-input"]
-    assert rendered[2][-2:] == ["migrate_schemas", "--tenant"]
-    for args in rendered:
-        assert "--interactive" in args and "--rm" in args and "/run/slipway/app.env:ro" not in " ".join(args)
+    args = steps_args(mplan)
+    # One container for every step, each step one shlex-quoted argument after the script.
+    assert args[:12] == ["docker", "run", "--name", "slipway-migrate-dev", "--network", "host",
+                         "--interactive", "--rm", "--label", "slipway.env=dev", "--label",
+                         "slipway.role=migration"]
+    assert args[-(len(mplan.steps) + 4):] == ["/bin/sh", "-c", STEPS_SCRIPT, "slipway-steps",
+                                              *(shlex.join(step) for step in DEFAULT_MIGRATION_STEPS)]
+    assert "/run/slipway/app.env:ro" not in " ".join(args)
     assert MigrationPlan.from_json(mplan.to_json()) == mplan
+
+
+def test_the_steps_script_runs_each_step_exactly_and_stops_at_the_first_failure(tmp_path: Path) -> None:
+    steps = [shlex.join(["printf", "%s|", "a b", "$HOME", "it's"]), shlex.join(["sh", "-c", "exit 7"]),
+             shlex.join(["touch", str(tmp_path / "never")])]
+    done = subprocess.run(["sh", "-c", STEPS_SCRIPT, "slipway-steps", *steps], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 7
+    assert done.stdout.splitlines() == ["@@slipway-step@@ 1/3", "a b|$HOME|it's|@@slipway-step@@ 2/3",
+                                        "@@slipway-step-failed@@ 2 7"]
+    assert not (tmp_path / "never").exists()
+    if shutil.which("shellcheck"):
+        checked = subprocess.run(["shellcheck", "--shell=sh", "-"], input=STEPS_SCRIPT, text=True,
+                                 capture_output=True, check=False)
+        assert checked.returncode == 0, checked.stdout
 
 
 def test_migration_refuses_an_image_not_pinned_by_digest() -> None:
     mplan = MigrationPlan(environment="dev", sha=SHA, image="x/app:dev-latest",
                           steps=DEFAULT_MIGRATION_STEPS, timeout_seconds=900, network="host")
     with pytest.raises(ValueError, match="not pinned by digest"):
-        step_args(mplan, 0)
+        steps_args(mplan)
 
 
 def test_deploy_refuses_mutable_or_unmigrated_images() -> None:
