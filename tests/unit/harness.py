@@ -28,6 +28,11 @@ def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
 
 
+def unwrap(value: Any) -> Any:
+    """A wire value with its secret wrapping taken off (for asserting what a secret holds)."""
+    return value.get("value") if is_secret(value) else value
+
+
 def without_secrets(value: Any) -> Any:
     """The wire form with every secret-wrapped value cut out (what may be shown in plain)."""
     if is_secret(value):
