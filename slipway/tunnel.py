@@ -2,18 +2,17 @@
 the server, held open for as long as the program (or `slipway tunnel`) runs.
 
 `ssh -N -L 127.0.0.1:<port>:<db host>:<db port>` against the server's pinned host key, with the
-deploy key held by a private `ssh-agent` (never on disk, never on a command line). Both
-processes die with the process that opened them (PR_SET_PDEATHSIG), so a killed run leaves no
-tunnel behind; a normal exit closes them and removes the temporary folder.
+deploy key held by a private `ssh-agent` (never on disk, never on a command line) only until
+the forward is up: then the agent stops and its folder is removed, and the one `ssh` left dies
+with the process that opened it (PR_SET_PDEATHSIG), so a killed run leaves no tunnel behind.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
+import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -28,16 +27,24 @@ from slipway.secret import Secret
 
 # Set by `slipway tunnel` for the command it runs: the program then uses that tunnel.
 TUNNEL_OPEN_ENV = "SLIPWAY_TUNNEL_OPEN"
-_PR_SET_PDEATHSIG = 1
 
 
 class TunnelError(Exception):
     """The forward could not be opened; says which server, which port and why."""
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def dying_with_parent(argv: list[str]) -> list[str]:
+    """`argv` run so that it gets SIGTERM when the process that started it dies (util-linux
+    setpriv sets PR_SET_PDEATHSIG, then execs it). No preexec_fn: the program forks from a
+    process with gRPC threads, where running Python between fork and exec is unsafe."""
+    return ["setpriv", "--pdeathsig", "TERM", "--", *argv]
+
+
+def _reason(stderr: bytes) -> str:
+    """ssh's own last words (without log lines a forked runtime may have added)."""
+    lines = [line for line in stderr.decode(errors="replace").splitlines()
+             if line.strip() and not re.match(r"^[EIW]\d{4} \d", line)]
+    return lines[-1].strip() if lines else ""
 
 
 def forward_argv(server: Server, known_hosts: Path, local_port: int, host: str, port: int) -> list[str]:
@@ -93,8 +100,8 @@ def open_tunnel(server: Server, private_key: Secret, host: str, port: int, local
         name = server.host if server.port == 22 else f"[{server.host}]:{server.port}"
         known_hosts.write_text(f"{name} {server.host_key}\n")
         sock = workdir / "agent.sock"
-        agent = popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
-                      stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        agent = popen(dying_with_parent(["ssh-agent", "-D", "-a", str(sock)]),
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         tunnel._processes.append(agent)
         deadline = time.monotonic() + 5
         while not sock.exists() and time.monotonic() < deadline:
@@ -105,21 +112,29 @@ def open_tunnel(server: Server, private_key: Secret, host: str, port: int, local
         if added.returncode != 0:
             raise TunnelError(f"cannot open the database tunnel {where}: the deploy key"
                               " (slipway:sshPrivateKey) was not accepted by ssh-add")
-        forward = popen(forward_argv(server, known_hosts, local_port, host, port),
+        forward = popen(dying_with_parent(forward_argv(server, known_hosts, local_port, host, port)),
                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                        env=env, preexec_fn=_die_with_parent)
+                        env=env)
         tunnel._processes.append(forward)
         deadline = time.monotonic() + timeout
         while not _accepts(local_port):
             if forward.poll() is not None:
                 assert forward.stderr is not None
-                reason = forward.stderr.read().decode(errors="replace").strip().splitlines()
+                reason = _reason(forward.stderr.read()) or f"ssh exited {forward.returncode}"
                 raise TunnelError(f"cannot open the database tunnel {where} (local port {local_port}):"
-                                  f" {reason[-1] if reason else f'ssh exited {forward.returncode}'}")
+                                  f" {reason}")
             if time.monotonic() > deadline:
                 raise TunnelError(f"cannot open the database tunnel {where} (local port {local_port}):"
                                   f" no forward within {int(timeout)} s")
             time.sleep(0.1)
+        # Authenticated and forwarding: neither the agent (the key) nor the known_hosts file is
+        # needed any more, so nothing of the tunnel stays on disk or in an agent, even if this
+        # process is killed before it can clean up.
+        agent.terminate()
+        agent.wait(timeout=5)
+        tunnel._processes.remove(agent)
+        shutil.rmtree(workdir, ignore_errors=True)
+        tunnel._workdir = None
         return tunnel
     except BaseException:
         tunnel.close()
