@@ -80,8 +80,11 @@ def test_rolls_back_to_replaced_sha(release: tuple[str, str, str, str],
     host, prefix, old, running = release
     cli = make(host, prefix, deployedSha=running, replacedSha=old, releaseMode="build")
     assert run(parse_args(["--stack", "prod", "--yes"]), cli) == EXIT_OK
+    # Pinned for the up, then the config is put back as it was: a rollback lasts until the next
+    # release (the same as on the workflow's throwaway runner).
     assert cli.calls == [("config set", "slipway:sha", old),
-                         ("up", old, f"slipway rollback prod: slipway-sha={old}")]
+                         ("up", old, f"slipway rollback prod: slipway-sha={old}"),
+                         ("config rm", "slipway:sha")]
     out = capsys.readouterr().out
     assert f"{running} -> {old}" in out and f"{host}/{prefix}/frontend:prod-{old} is in" in out
 
@@ -125,14 +128,14 @@ def test_not_confirmed_means_nothing_changes(release: tuple[str, str, str, str])
     assert run(parse_args(["--stack", "prod"]), cli, ask=lambda _: True) == EXIT_OK
 
 
-def test_failed_up_keeps_the_pin_and_says_how_to_undo(
+def test_failed_up_puts_the_config_back_and_says_how_to_continue(
         release: tuple[str, str, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     host, prefix, old, running = release
     cli = FakeCli(**{**make(host, prefix, deployedSha=running, replacedSha=old).__dict__,
                      "up_code": 255})
     assert run(parse_args(["--stack", "prod", "--yes"]), cli) == EXIT_FAILED
-    assert cli.values["slipway:sha"] == old
-    assert "pulumi config rm slipway:sha --stack prod" in capsys.readouterr().err
+    assert "slipway:sha" not in cli.values
+    assert "run the same rollback again to continue it" in capsys.readouterr().err
 
 
 def test_registry_password_from_the_stack_config_and_never_printed(
