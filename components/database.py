@@ -9,7 +9,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_postgresql as postgresql
 
-from components.outputs import secret
+from components.outputs import last_value, secret
 from slipway.commands.envfile import render_env_file
 from slipway.config import DatabaseConfig
 from slipway.naming import DATABASE_URL_ENV
@@ -32,10 +32,7 @@ PROBE_COMMAND = "python3 -m slipway.runners.database_probe"
 
 def is_fresh(stdout: str) -> str:
     """"true" if the probe found no table (its `fresh=` line), else "false"."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(FRESH_PREFIX):
-            return line[len(FRESH_PREFIX):].strip()
-    return "false"
+    return last_value(stdout, FRESH_PREFIX) or "false"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
-from components.outputs import secret
+from components.outputs import last_value, secret
 from slipway.commands.backup import BACKUP_PREFIX, BackupPlan
 from slipway.commands.envfile import render_env_file
 from slipway.commands.migration import MigrationPlan
@@ -27,18 +27,15 @@ NOT_FRESH = "first-release steps: the database existed before this stack's first
 
 def migrated_image(stdout: str) -> str:
     """The image the runner reports having migrated for (its last `migrated-image=` line)."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(MIGRATED_PREFIX):
-            return line[len(MIGRATED_PREFIX):].strip()
-    raise ValueError("the migration finished without reporting the image it migrated for")
+    image = last_value(stdout, MIGRATED_PREFIX)
+    if image is None:
+        raise ValueError("the migration finished without reporting the image it migrated for")
+    return image
 
 
 def backup_path(stdout: str) -> str:
     """The backup the runner took before the steps ("" if it took none)."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(BACKUP_PREFIX):
-            return line[len(BACKUP_PREFIX):].strip()
-    return ""
+    return last_value(stdout, BACKUP_PREFIX) or ""
 
 
 @dataclass(frozen=True)

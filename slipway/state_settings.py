@@ -71,3 +71,11 @@ def state_problems(stack: str, environ: Mapping[str, str]) -> list[str]:
             " PULUMI_CONFIG_PASSPHRASE_FILE, a file holding it) to the passphrase its secrets are"
             " encrypted with")
     return problems
+
+
+def state_refusal(command: str, stack: str, environ: Mapping[str, str]) -> str | None:
+    """What `slipway <command>` prints (and then stops) when the state settings are unsafe."""
+    unsafe = state_problems(stack, environ)
+    if not unsafe:
+        return None
+    return f"slipway {command}: refused before running anything:\n" + "\n".join(f"  - {p}" for p in unsafe)

@@ -19,6 +19,13 @@ from typing import Any
 from slipway.secret import Secret
 
 
+def section(config: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A structured config value (`slipway:server` ...) as `config()` returns it, or {}."""
+    raw = config.get(key) or {}
+    value = raw if isinstance(raw, dict) else json.loads(str(raw))
+    return dict(value) if isinstance(value, dict) else {}
+
+
 class PulumiError(Exception):
     """A pulumi command failed; the message names the command (never its secrets)."""
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -30,10 +29,10 @@ from typing import IO, Any
 
 from slipway.commands import backup as cmd
 from slipway.delivery.audit import server_of
-from slipway.delivery.pulumi_cli import PulumiCli, PulumiError
+from slipway.delivery.pulumi_cli import PulumiCli, PulumiError, section
 from slipway.delivery.remote import RemoteError, RemoteShell, remote_shell
 from slipway.secret import Secret
-from slipway.state_settings import state_problems
+from slipway.state_settings import state_refusal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -61,12 +60,10 @@ class Settings:
 def settings_of(config: Mapping[str, Any]) -> Settings:
     """Where this stack's backups are (the same defaults as the program's config)."""
     _, deploy_dir = server_of(config)
-    raw = config.get("slipway:backup") or {}
-    section = raw if isinstance(raw, dict) else json.loads(str(raw))
-    db_raw = config.get("slipway:database") or {}
-    database = db_raw if isinstance(db_raw, dict) else json.loads(str(db_raw))
-    return Settings(directory=section.get("directory") or f"{deploy_dir.rstrip('/')}/backups",
-                    client_dir=section.get("clientDir") or None, database=str(database.get("name", "")))
+    backup = section(config, "slipway:backup")
+    return Settings(directory=backup.get("directory") or f"{deploy_dir.rstrip('/')}/backups",
+                    client_dir=backup.get("clientDir") or None,
+                    database=str(section(config, "slipway:database").get("name", "")))
 
 
 def parse_listing(text: str) -> list[Backup]:
@@ -227,10 +224,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    unsafe = state_problems(args.stack, os.environ)
-    if unsafe:
-        print("slipway restore: refused before running anything:\n"
-              + "\n".join(f"  - {p}" for p in unsafe), file=sys.stderr)
+    refusal = state_refusal("restore", args.stack, os.environ)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return EXIT_REFUSED
     return run(args, PulumiCli(stack=args.stack, config_file=args.config_file, cwd=args.cwd))
 

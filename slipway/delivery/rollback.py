@@ -38,7 +38,7 @@ from slipway.delivery.rollback_target import (
     expand_prefix,
     image_refs,
 )
-from slipway.state_settings import state_problems
+from slipway.state_settings import state_refusal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -193,10 +193,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    unsafe = state_problems(args.stack, os.environ)
-    if unsafe:
-        print("slipway rollback: refused before running anything:\n"
-              + "\n".join(f"  - {p}" for p in unsafe), file=sys.stderr)
+    refusal = state_refusal("rollback", args.stack, os.environ)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return EXIT_REFUSED
     return run(args, PulumiCli(stack=args.stack, config_file=args.config_file, cwd=args.cwd))
 

@@ -10,7 +10,6 @@ when slipway tunnel is killed (nothing outlives it).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -19,16 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from slipway.delivery.audit import server_of
-from slipway.delivery.pulumi_cli import PulumiCli, PulumiError
+from slipway.delivery.pulumi_cli import PulumiCli, PulumiError, section
 from slipway.naming import default_tunnel_port
-from slipway.state_settings import state_problems
+from slipway.state_settings import state_refusal
 from slipway.tunnel import TUNNEL_OPEN_ENV, TunnelError, tunnel_open
 
 
 def database_of(config: Mapping[str, Any], stack: str) -> tuple[str, str, int, int]:
     """(access, host, port, local port) as the program reads them (models.DatabaseSpec)."""
-    raw = config.get("slipway:database") or {}
-    db = raw if isinstance(raw, dict) else json.loads(str(raw))
+    db = section(config, "slipway:database")
     return (str(db.get("access", "direct")), str(db["adminHost"]), int(db.get("adminPort", 5432)),
             int(db.get("tunnelPort") or default_tunnel_port(stack)))
 
@@ -45,9 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command after --, e.g. slipway tunnel --stack prod -- pulumi destroy")
-    unsafe = state_problems(args.stack, os.environ)
-    if unsafe:
-        print("slipway tunnel: refused:\n" + "\n".join(f"  - {p}" for p in unsafe), file=sys.stderr)
+    refusal = state_refusal("tunnel", args.stack, os.environ)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 3
     cli = PulumiCli(stack=args.stack, config_file=args.config_file, cwd=args.cwd)
     try:

@@ -21,7 +21,7 @@ from slipway.commands.envfile import render_env_file
 from slipway.commands.migration import MigrationPlan
 from slipway.delivery import restore
 from slipway.secret import Secret
-from tests.e2e.test_release_scripts import admin_psql, build_and_push
+from tests.e2e.test_release_scripts import admin_psql, app_database, build_and_push
 from tests.e2e.workspace import REPO, run, sandbox_env
 
 pytestmark = pytest.mark.e2e
@@ -73,16 +73,10 @@ class Db:
 def db() -> Iterator[Db]:
     sandbox = sandbox_env()
     name = "bk" + secrets.token_hex(3)
-    password = "pw-" + secrets.token_hex(12)
-    admin_psql(sandbox, f"create role {name}_app login password '{password}'")
-    admin_psql(sandbox, f"grant {name}_app to {sandbox['SANDBOX_PG_ADMIN_USER']}")
-    admin_psql(sandbox, f"create database {name} owner {name}_app")
     sha = secrets.token_hex(20)
     image = build_and_push(sandbox, f"{name}/backend", f"{name}-{sha}", APP_SHA=sha)
-    yield Db(sandbox, name, f"postgres://{name}_app:{password}@127.0.0.1:5432/{name}?sslmode=disable",
-             image, sha)
-    admin_psql(sandbox, f"drop database if exists {name} with (force)")
-    admin_psql(sandbox, f"drop role if exists {name}_app")
+    with app_database(sandbox, name) as url:
+        yield Db(sandbox, name, url, image, sha)
 
 
 def test_the_backup_is_taken_before_the_first_step_and_kept_on_the_server(db: Db) -> None:

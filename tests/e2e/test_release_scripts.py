@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,14 +166,30 @@ def admin_psql(sandbox: dict[str, str], sql: str, database: str = "postgres") ->
     return done.stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
-    sandbox = sandbox_env()
-    name = "rs" + secrets.token_hex(3)
+@contextmanager
+def app_database(sandbox: dict[str, str], name: str) -> Iterator[str]:
+    """A database `name` owned by its own role `<name>_app`, as the Database component makes
+    them; yields the role's URL; dropped afterwards."""
     password = "pw-" + secrets.token_hex(12)
     admin_psql(sandbox, f"create role {name}_app login password '{password}'")
     admin_psql(sandbox, f"grant {name}_app to {sandbox['SANDBOX_PG_ADMIN_USER']}")
     admin_psql(sandbox, f"create database {name} owner {name}_app")
+    try:
+        yield f"postgres://{name}_app:{password}@127.0.0.1:5432/{name}?sslmode=disable"
+    finally:
+        admin_psql(sandbox, f"drop database if exists {name} with (force)")
+        admin_psql(sandbox, f"drop role if exists {name}_app")
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    sandbox = sandbox_env()
+    name = "rs" + secrets.token_hex(3)
+    with app_database(sandbox, name) as url:
+        yield from _env(sandbox, name, url)
+
+
+def _env(sandbox: dict[str, str], name: str, url: str) -> Iterator[Env]:
     repo = f"{name}/backend"
     releases = {}
     for label, args in (("v1", {}), ("v2", {}), ("broken-migration", {"BREAK_MIGRATION": "1"}),
@@ -180,14 +197,12 @@ def env() -> Iterator[Env]:
         sha = secrets.token_hex(20)
         releases[label] = Release(sha, build_and_push(sandbox, repo, f"{name}-{sha}",
                                                       APP_SHA=sha, **args))
-    e = Env(sandbox, name, f"postgres://{name}_app:{password}@127.0.0.1:5432/{name}?sslmode=disable",
-            "sk-" + secrets.token_urlsafe(24), free_port(), (free_port(), free_port()), releases)
+    e = Env(sandbox, name, url, "sk-" + secrets.token_urlsafe(24), free_port(), (free_port(), free_port()),
+            releases)
     yield e
     for c in run(["docker", "ps", "--all", "--filter", f"label=slipway.env={name}", "--format",
                   "{{.Names}}"]).stdout.split():
         run(["docker", "rm", "-f", c])
-    admin_psql(sandbox, f"drop database if exists {name} with (force)")
-    admin_psql(sandbox, f"drop role if exists {name}_app")
 
 
 def test_migration_runs_the_steps_in_order_masks_secrets_and_is_idempotent(env: Env) -> None:
