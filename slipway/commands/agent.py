@@ -47,6 +47,22 @@ running() { [ "$(docker container inspect --format '{{.State.Running}}' "$1" 2>/
 answers() { curl -fsS -o /dev/null --max-time 3 "$1" 2>/dev/null; }
 json() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 upstream() { printf 'server 127.0.0.1:%s max_fails=0;\n' "$1"; }  # slipway.commands.proxy.upstream_line
+# routes_to PORT: a new request through the proxy is answered, successfully, by 127.0.0.1:PORT.
+# The proxy names the upstream that answered only to a request that asks (slipway.commands.proxy).
+routes_to() {
+  curl -sS -o /dev/null -D - --max-time 3 -H 'X-Slipway-Probe: 1' "http://127.0.0.1:$port$health_path" \
+    2>/dev/null | tr -d '\r' | awk -v want="127.0.0.1:$1" '
+      NR == 1 { ok = ($2 ~ /^[23]/) }
+      tolower($1) == "x-slipway-upstream:" && $2 == want { hit = 1 }
+      END { exit !(ok && hit) }'
+}
+wait_routed() {  # wait_routed PORT SECONDS
+  deadline=$(( $(date +%s) + $2 ))
+  until routes_to "$1"; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.1 2>/dev/null || sleep 1
+  done
+}
 
 # wait_healthy NAME URL SECONDS: 0 once NAME answers URL; 1 if it stops or the time runs out.
 wait_healthy() {
@@ -105,8 +121,13 @@ point_proxy() {
   if running "$proxy" && [ "$(label "$proxy" slipway.proxy-image)" != "$proxy_image" ]; then
     log "the proxy image changed: restarting $proxy"
   elif running "$proxy"; then
-    if proxy_reload; then return 0; fi
-    log "the proxy refused its new config; keeping the old one"
+    # A reload is asynchronous: the switch is done when new requests reach PORT, not on the signal.
+    if proxy_reload; then
+      if wait_routed "$1" 15; then return 0; fi
+      log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
+    else
+      log "the proxy refused its new config; keeping the old one"
+    fi
     printf '%s\n' "$old_upstream" > "$dir/proxy/upstream.conf"
     proxy_reload || true
     return 1

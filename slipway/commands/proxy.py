@@ -65,6 +65,12 @@ http {{
         default $http_x_forwarded_proto;
         "" $scheme;
     }}
+    # Which internal port answered, told only to a request that asks: the agent's check that a
+    # reload (asynchronous) has taken effect before it stops the old release.
+    map $http_x_slipway_probe $slipway_upstream {{
+        default "";
+        "1" $upstream_addr;
+    }}
     upstream {upstream} {{
         include {CONFIG_DIR}/{UPSTREAM_FILE};
         keepalive 16;
@@ -81,6 +87,7 @@ http {{
             proxy_set_header X-Forwarded-Proto $slipway_forwarded_proto;
             proxy_read_timeout {site.read_timeout_seconds}s;
             proxy_buffering off;
+            add_header X-Slipway-Upstream $slipway_upstream always;
         }}
     }}
 }}

@@ -352,7 +352,17 @@ def test_an_interrupted_switch_is_put_right_by_the_next_deploy(env: Env) -> None
     done = env.deploy("v2")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "interrupted" in done.stderr
+    # The deploy returns only once the proxy routes to the live release again (a reload is
+    # asynchronous): the very next request is served.
     assert env.ready()[1].get("X-App-Sha") == env.releases["v2"].sha
+
+
+def test_the_proxy_names_the_release_that_answered_only_to_a_probe(env: Env) -> None:
+    live = env.live()
+    assert live is not None
+    probed = http_get(env.url, headers={"X-Slipway-Probe": "1"})
+    assert probed[1].get("X-Slipway-Upstream") == f"127.0.0.1:{live['Config']['Labels']['slipway.port']}"
+    assert "X-Slipway-Upstream" not in env.ready()[1]
 
 
 def test_a_new_config_of_the_running_commit_still_names_the_commit_before(env: Env) -> None:
