@@ -18,7 +18,7 @@ from components.server_agent import ServerAgent, ServerAgentArgs
 from components.service import Service, ServiceArgs
 from slipway.actor import current_actor
 from slipway.commands.backup import BackupPlan
-from slipway.config import DATABASE_URL_ENV, StackConfig
+from slipway.config import DATABASE_URL_ENV, ServerConfig, StackConfig
 from slipway.naming import PIN_NOTICE
 
 
@@ -31,6 +31,21 @@ def docker_provider(name: str, cfg: StackConfig, parent: pulumi.Resource) -> doc
         auth_disabled=registry.username is None,
     )
     return docker.Provider(name, registry_auth=[auth], opts=pulumi.ResourceOptions(parent=parent))
+
+
+def server_resource_name(pipeline: str, server: ServerConfig | None, what: str) -> str:
+    """`<pipeline>-<server>-<what>` for each of several named servers (`slipway:servers`);
+    `<pipeline>-<what>` for the one server of `slipway:server` (server None), as always."""
+    return f"{pipeline}-{server.name}-{what}" if server else f"{pipeline}-{what}"
+
+
+def with_alias(opts: pulumi.ResourceOptions, old_name: str | None) -> pulumi.ResourceOptions:
+    """A stack that had one server (`slipway:server`) and now lists several keeps that server's
+    resources: the first named server's resources had the single server's names (their
+    children follow, each child's name starting with its parent's)."""
+    if old_name is None:
+        return opts
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old_name)]))
 
 
 def backup_plan(cfg: StackConfig) -> BackupPlan | None:
@@ -130,31 +145,60 @@ class Pipeline(pulumi.ComponentResource):
             opts=child,
         )
 
-        login = (
-            [RegistryLogin(f"{name}-registry-login",
-                           RegistryLoginArgs(registry=cfg.registry, server=cfg.server),
-                           opts=child)]
-            if cfg.registry.username else []
-        )
         actor = current_actor(os.environ)
-        agent = ServerAgent(f"{name}-server", ServerAgentArgs(server=cfg.server), opts=child)
-        services = {
-            svc.name: Service(
-                f"{name}-{svc.name}",
-                ServiceArgs(
-                    environment=cfg.environment, sha=cfg.release.sha, service=svc,
-                    server=cfg.server, agent=agent.path, image=images[svc.name].sha_ref,
-                    migrated_image=migration.migrated_image,
-                    migrates=svc.name == migrating.name,
-                    secret_env=secret_env(svc.name),
-                    proxy=cfg.proxy,
-                    operation="rollback" if cfg.release.is_rollback_pin else "deploy",
-                    actor=actor,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=login),
-            )
-            for svc in cfg.services
-        }
+        operation = "rollback" if cfg.release.is_rollback_pin else "deploy"
+        # Batch by batch: every resource of a server (login, agent, proxy config, deploy) waits
+        # for the whole previous batch, so a failing server stops the rollout there and the
+        # servers after it are not touched.
+        self.deploys: dict[str, dict[str, Service]] = {}
+        previous_batch: list[pulumi.Resource] = []
+        for batch_index, batch in enumerate(cfg.batches()):
+            this_batch: list[pulumi.Resource] = []
+            for server in batch:
+                after = pulumi.ResourceOptions(parent=self, depends_on=previous_batch)
+                named = server if cfg.multi_server else None
+                first = named is not None and cfg.servers.index(server) == 0
+
+                def was(what: str, first: bool = first) -> str | None:
+                    """This resource's name when the stack had only this server."""
+                    return server_resource_name(name, None, what) if first else None
+
+                login = (
+                    [RegistryLogin(server_resource_name(name, named, "registry-login"),
+                                   RegistryLoginArgs(registry=cfg.registry, server=server),
+                                   opts=with_alias(after, was("registry-login")))]
+                    if cfg.registry.username else []
+                )
+                # "<pipeline>-server" for the one server: its name before several existed.
+                agent = ServerAgent(server_resource_name(name, named, "agent") if named else f"{name}-server",
+                                    ServerAgentArgs(server=server),
+                                    opts=with_alias(after, was("server")))
+                on_server = {}
+                for svc in cfg.services:
+                    if server.name not in {s.name for s in cfg.servers_of(svc)}:
+                        continue
+                    on_server[svc.name] = Service(
+                        server_resource_name(name, named, svc.name),
+                        ServiceArgs(
+                            environment=cfg.environment, sha=cfg.release.sha, service=svc,
+                            server=server, agent=agent.path, image=images[svc.name].sha_ref,
+                            migrated_image=migration.migrated_image,
+                            migrates=svc.name == migrating.name,
+                            secret_env=secret_env(svc.name),
+                            proxy=cfg.proxy,
+                            operation=operation,
+                            actor=actor,
+                            pause_seconds=cfg.rollout.pause_seconds if batch_index else 0,
+                        ),
+                        opts=with_alias(
+                            pulumi.ResourceOptions(parent=self, depends_on=[*previous_batch, *login]),
+                            was(svc.name)),
+                    )
+                self.deploys[server.name] = on_server
+                this_batch += on_server.values()
+            previous_batch = this_batch or previous_batch
+        services = {svc.name: next(on[svc.name] for on in self.deploys.values() if svc.name in on)
+                    for svc in cfg.services}
 
         published = {DATABASE_URL_ENV: database.url}
         published |= {n: secret(s.reveal()) for n, s in cfg.secrets.items()}
@@ -197,3 +241,6 @@ class Pipeline(pulumi.ComponentResource):
         pulumi.export("githubEnvironment", self.github.environment)
         pulumi.export("githubSecretNames", self.github.secret_names)
         pulumi.export("databaseUrl", self.database.url)
+        # Which SHA each server runs, per service, as each server's agent reported it.
+        pulumi.export("servers", {server: {svc: deploy.running_sha for svc, deploy in on.items()}
+                                  for server, on in self.deploys.items()})

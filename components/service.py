@@ -19,12 +19,17 @@ from slipway.naming import DEPLOY_COMMAND_SUFFIX
 from slipway.ssh import ssh_connection
 
 
-def previous_sha(stdout: str) -> str:
-    """The SHA that was running before this deploy, from the script's JSON line."""
+def reported(stdout: str, key: str) -> str:
+    """One value of the agent's JSON line (`sha`: what runs now, `previous_sha`: what it replaced)."""
     for line in reversed(stdout.splitlines()):
         if line.startswith("{"):
-            return str(json.loads(line).get("previous_sha", ""))
+            return str(json.loads(line).get(key, ""))
     return ""
+
+
+def previous_sha(stdout: str) -> str:
+    """The SHA that was running before this deploy."""
+    return reported(stdout, "previous_sha")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class ServiceArgs:
     proxy: ProxyConfig
     operation: str  # "deploy", or "rollback" for a pinned earlier SHA (the audit log says which)
     actor: str  # who runs this (the audit log says who)
+    pause_seconds: int = 0  # a rollout's pause before this server switches (batches after the first)
 
 
 class Service(pulumi.ComponentResource):
@@ -48,6 +54,7 @@ class Service(pulumi.ComponentResource):
 
     image: pulumi.Output[str]
     previous_sha: pulumi.Output[str]
+    running_sha: pulumi.Output[str]
 
     def __init__(self, name: str, args: ServiceArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -66,7 +73,7 @@ class Service(pulumi.ComponentResource):
                 drain_seconds=svc.drain_seconds, stop_timeout_seconds=svc.stop_timeout_seconds,
                 keep_releases=svc.keep_releases, agent=agent,
                 where=f"{server.user}@{server.host}:{server.port}", operation=args.operation,
-                actor=args.actor,
+                actor=args.actor, pause_seconds=args.pause_seconds,
             )
 
         plans = pulumi.Output.all(args.image, args.migrated_image, args.agent).apply(plan)
@@ -99,4 +106,6 @@ class Service(pulumi.ComponentResource):
         )
         self.image = pulumi.Output.from_input(args.image)
         self.previous_sha = pulumi.Output.unsecret(deploy.stdout.apply(previous_sha))
-        self.register_outputs({"image": self.image, "previous_sha": self.previous_sha})
+        self.running_sha = pulumi.Output.unsecret(deploy.stdout.apply(lambda out: reported(out, "sha")))
+        self.register_outputs({"image": self.image, "previous_sha": self.previous_sha,
+                               "running_sha": self.running_sha})

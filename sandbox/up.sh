@@ -459,7 +459,8 @@ ssh "${SSH_OPTS[@]}" "$DEPLOY_USER@$LOOPBACK" docker ps >/dev/null 2>"$SSH_ERR" 
 # ---------------------------------------------------------------------------
 
 apt_ensure socat iproute2 util-linux
-HOSTS=${SLIPWAY_SANDBOX_HOSTS:-h1}
+# Four hosts: a three-server rollout, plus one to add to it.
+HOSTS=${SLIPWAY_SANDBOX_HOSTS:-h1 h2 h3 h4}
 DB_HOST=${SLIPWAY_SANDBOX_DB_HOST:-h1}
 HOST_PG_PORT=5433
 HOSTS_DIR=$STATE/hosts
@@ -516,6 +517,19 @@ host_up() {
   if ! pid_alive "$h-registry-in" "UNIX-CONNECT:$d/sock/registry.sock"; then
     start_bg "$h-registry-in" "$LOGS/$h-bridges.log" nsenter --net="/run/netns/$ns" socat \
       "TCP-LISTEN:$REGISTRY_PORT,bind=$LOOPBACK,fork,reuseaddr" "UNIX-CONNECT:$d/sock/registry.sock"
+  fi
+
+  # The sandbox's Postgres at the host's own 127.0.0.1:5432: the apps of several servers share one
+  # database, as a fleet does (the database host's own cluster, below, is another port).
+  if ! pid_alive "$h-pg-out" "$d/sock/pg.sock"; then
+    rm -f "$d/sock/pg.sock"
+    start_bg "$h-pg-out" "$LOGS/$h-bridges.log" socat \
+      "UNIX-LISTEN:$d/sock/pg.sock,fork,mode=600" "TCP:$LOOPBACK:$PG_PORT"
+    wait_for 10 test -S "$d/sock/pg.sock" || die "$h postgres bridge" "$LOGS/$h-bridges.log" "no socket"
+  fi
+  if ! pid_alive "$h-pg-in" "UNIX-CONNECT:$d/sock/pg.sock"; then
+    start_bg "$h-pg-in" "$LOGS/$h-bridges.log" nsenter --net="/run/netns/$ns" socat \
+      "TCP-LISTEN:$PG_PORT,bind=$LOOPBACK,fork,reuseaddr" "UNIX-CONNECT:$d/sock/pg.sock"
   fi
 
   # sshd on the host's 127.0.0.1:22, its own host key; the deploy user's docker is the host's.

@@ -29,7 +29,7 @@ _AGENT = r"""#!/bin/sh
 # slipway server agent (installed by slipway; do not edit: the file name is its content hash).
 #   sh agent.sh deploy --env E --service S --sha SHA --image IMAGE --health-path P --health-seconds N
 #       --dir D --id DEPLOY_ID --ports P1,P2 --port PORT --proxy-image IMAGE --drain-seconds N
-#       --stop-seconds N --keep N --operation deploy|rollback --where WHERE --actor WHO
+#       --stop-seconds N --keep N --operation deploy|rollback --where WHERE --actor WHO [--pause N]
 #       -- DOCKER_CREATE_ARGV...      (reads the env file on stdin, prints one JSON line)
 #   sh agent.sh proxy-config --dir D --container NAME   (reads nginx.conf on stdin)
 #   sh agent.sh remove --env E --service S --dir D --id DEPLOY_ID
@@ -184,7 +184,7 @@ keep_only() {
 }
 
 deploy() {
-  keep=3 drain=10 stop_seconds=30 operation=deploy actor=unknown
+  keep=3 drain=10 stop_seconds=30 operation=deploy actor=unknown pause=0
   while [ $# -gt 0 ]; do
     case $1 in
       --env) env=$2 ;; --service) service=$2 ;; --sha) sha=$2 ;; --image) image=$2 ;;
@@ -192,6 +192,7 @@ deploy() {
       --root) root=$2 ;; --id) id=$2 ;; --ports) ports=$2 ;; --port) port=$2 ;;
       --proxy-image) proxy_image=$2 ;; --drain-seconds) drain=$2 ;; --stop-seconds) stop_seconds=$2 ;;
       --keep) keep=$2 ;; --operation) operation=$2 ;; --where) where=$2 ;; --actor) actor=$2 ;;
+      --pause) pause=$2 ;;
       --) shift; break ;;
       *) log "deploy: unknown option $1"; exit 2 ;;
     esac
@@ -234,6 +235,11 @@ deploy() {
     log "$sha already serves as $live; nothing to do"
     report
     exit 0
+  fi
+  # A rollout's batches after the first wait before they switch (rollout.pauseSeconds).
+  if [ "$pause" -gt 0 ]; then
+    log "rollout: waiting ${pause}s before switching this server"
+    sleep "$pause"
   fi
   # The other internal port is the new release's.
   p1=${ports%,*} p2=${ports#*,}
@@ -338,6 +344,10 @@ remove() {
   live=""
   if [ -s "$dir/active" ]; then read -r live _ < "$dir/active" || true; fi
   if [ -n "$live" ] && [ "$(label "$live" slipway.deploy)" != "$id" ]; then return 0; fi
+  # The releases first, the proxy last (it answers until nothing is behind it).
+  docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
+    --filter label=slipway.role=app --format '{{.Names}}' \
+    | while read -r c; do docker rm --force "$c" >/dev/null; done
   docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
     --format '{{.Names}}' | while read -r c; do docker rm --force "$c" >/dev/null; done
   rm -rf "$dir"

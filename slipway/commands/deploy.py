@@ -60,6 +60,7 @@ class DeployPlan:
     where: str  # user@host:port, for messages
     operation: str = "deploy"  # or "rollback" (a pinned earlier SHA): for the audit log
     actor: str = "unknown"  # who ran it (the CI actor or user@host): for the audit log
+    pause_seconds: int = 0  # a rollout's pause between batches: waited before this server switches
 
     @property
     def directory(self) -> str:
@@ -125,6 +126,8 @@ def deploy_command(plan: DeployPlan) -> str:
         "--stop-seconds": str(plan.stop_timeout_seconds), "--keep": str(plan.keep_releases),
         "--operation": plan.operation, "--where": plan.where, "--actor": plan.actor,
     }
+    if plan.pause_seconds:
+        options["--pause"] = str(plan.pause_seconds)
     return _q(["timeout", "--kill-after=15", str(plan.command_timeout_seconds), "sh", plan.agent, "deploy",
                *(item for pair in options.items() for item in pair), "--", *create_argv(plan)])
 

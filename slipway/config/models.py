@@ -123,6 +123,10 @@ def _deploy_user(value: Any) -> str:
     return user
 
 
+SERVER_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+SINGLE_SERVER_NAME = "server"  # the name of the one server of `slipway:server`
+
+
 class ServerSpec(Spec):
     host: Annotated[str, text(_HOSTNAME, "a host name or address", "203.0.113.10")] = required()
     port: Annotated[int, integer(1, 65535, "22")] = 22
@@ -136,8 +140,51 @@ class ServerSpec(Spec):
     )
 
 
+class FleetServerSpec(ServerSpec):
+    """One entry of `slipway:servers`: a server of several, named (its resources and outputs go
+    by the name). The deploy user defaults to `deploy`."""
+
+    name: Annotated[str, text(SERVER_NAME_PATTERN, "a short lower-case name", "web1")] = required()
+    user: Annotated[str, plain(_deploy_user)] = "deploy"
+
+
 class ServerConfig(ServerSpec):
+    name: str
     private_key: Secret  # slipway:sshPrivateKey
+
+    @property
+    def where(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+# --------------------------------------------------------------------------- rollout
+
+
+def _batch_size(value: Any) -> str:
+    fix = 'a number of servers (1) or a share of them ("50%")'
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise invalid(f"must be a count or a percentage, got {shown(value)}", fix=fix)
+    count = value[:-1] if value.endswith("%") else value
+    if not count.isdigit() or int(count) < 1 or (value.endswith("%") and int(count) > 100):
+        raise invalid(f"{value!r} is not a count of at least 1 or a percentage from 1% to 100%", fix=fix)
+    return value
+
+
+class RolloutConfig(Spec):
+    """How a release reaches several servers: batch by batch, each batch health-gated."""
+
+    batch_size: Annotated[str, plain(_batch_size)] = Field("1", alias="batchSize")
+    pause_seconds: Annotated[int, integer(0, 3600, "30")] = Field(0, alias="pauseSeconds")
+
+    def batches(self, servers: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+        """The servers in order, cut into batches (a percentage rounds up, at least one)."""
+        if self.batch_size.endswith("%"):
+            size = max(1, -(-len(servers) * int(self.batch_size[:-1]) // 100))
+        else:
+            size = int(self.batch_size)
+        return tuple(servers[i:i + size] for i in range(0, len(servers), size))
 
 
 # --------------------------------------------------------------------------- database
@@ -284,6 +331,10 @@ class ServiceSpec(Spec):
     drain_seconds: Annotated[int, integer(0, 600, "10")] = Field(10, alias="drainSeconds")
     stop_timeout_seconds: Annotated[int, integer(1, 600, "30")] = Field(30, alias="stopTimeoutSeconds")
     keep_releases: Annotated[int, integer(0, 20, "3")] = Field(3, alias="keepReleases")
+    # The servers (of `slipway:servers`, by name) that run it; unset: every server.
+    servers: Annotated[
+        tuple[str, ...] | None, text_list("[web1, web2]", SERVER_NAME_PATTERN, "a server's name")
+    ] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -490,7 +541,10 @@ class StackSpec(Spec):
         str, text(r"^https?://[^\s/]+(/\S*)?$", "an absolute http(s) URL", "https://dev.example.com")
     ] = required("appUrl")
     registry: RegistrySpec
-    server: ServerSpec
+    # One server (`server`), or several (`servers`, each named), never both (rules.py).
+    server: ServerSpec | None = None
+    servers: tuple[FleetServerSpec, ...] | None = None
+    rollout: RolloutConfig = Field(default_factory=lambda: RolloutConfig.model_validate({}))
     database: DatabaseSpec
     services: dict[Annotated[str, plain(_service_name)], ServiceSpec] = required()
     migration: MigrationConfig = Field(default_factory=lambda: MigrationConfig.model_validate({}))
@@ -535,7 +589,10 @@ class StackConfig:
     release: Release
     app_url: str
     registry: RegistryConfig
-    server: ServerConfig
+    # Every server, in rollout order; the first is the primary: the database tunnel and the
+    # backups go through it.
+    servers: tuple[ServerConfig, ...]
+    rollout: RolloutConfig
     database: DatabaseConfig
     services: tuple[ServiceConfig, ...]
     migration: MigrationConfig
@@ -546,6 +603,27 @@ class StackConfig:
 
     def service(self, name: str) -> ServiceConfig:
         return next(s for s in self.services if s.name == name)
+
+    @property
+    def server(self) -> ServerConfig:
+        """The primary server (the first): the database tunnel and the backups use it."""
+        return self.servers[0]
+
+    @property
+    def multi_server(self) -> bool:
+        """Configured with `slipway:servers` (named servers) rather than `slipway:server`."""
+        return self.servers[0].name != SINGLE_SERVER_NAME or len(self.servers) > 1
+
+    def servers_of(self, service: ServiceConfig) -> tuple[ServerConfig, ...]:
+        """The servers that run `service`, in rollout order."""
+        if service.servers is None:
+            return self.servers
+        return tuple(s for s in self.servers if s.name in service.servers)
+
+    def batches(self) -> tuple[tuple[ServerConfig, ...], ...]:
+        by_name = {s.name: s for s in self.servers}
+        return tuple(tuple(by_name[n] for n in batch)
+                     for batch in self.rollout.batches(tuple(by_name)))
 
     def image_tag(self, sha: str | None = None) -> str:
         return f"{self.environment}-{sha or self.release.sha}"

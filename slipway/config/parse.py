@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from slipway.config.models import (
     SECRET_KEYS,
+    SINGLE_SERVER_NAME,
     BackupConfig,
     DatabaseConfig,
     GitHubConfig,
@@ -62,6 +63,11 @@ def parse_stack_config(
         spec = StackSpec.model_validate(source.plain)
     except ValidationError as error:
         problems += problems_from(error, StackSpec, stack, extra_known=SECRET_KEYS)
+    if "server" not in source.plain and "servers" not in source.plain:
+        problems.append(Problem(
+            "slipway:server", "is missing",
+            f"add a 'slipway:server:' section (host, user, hostKey) to Pulumi.{stack}.yaml,"
+            " or a 'slipway:servers:' list (each with a name) for several servers"))
     # Every rule whose sections are valid runs, even when others are not: one run, every problem.
     problems += cross_section_problems(valid_sections(spec, source.plain), app_secrets, stack=stack,
                                        project_dir=project_dir)
@@ -82,16 +88,26 @@ def parse_stack_config(
         release=release,
         app_url=spec.app_url,
         registry=_with(RegistryConfig, spec.registry, password=secrets["registry"]),
-        server=_with(ServerConfig, spec.server, private_key=secrets["server"]),
+        servers=_servers(spec, secrets["server"]),
+        rollout=spec.rollout,
         database=_with(DatabaseConfig, spec.database, admin_password=secrets["database"], stack=stack),
         services=tuple(_with(ServiceConfig, s, name=n) for n, s in spec.services.items()),
         migration=spec.migration,
         github=_with(GitHubConfig, spec.github, token=secrets["github"]),
         proxy=spec.proxy,
         backup=BackupConfig.resolve(spec.backup, environment=spec.environment,
-                                    deploy_dir=spec.server.deploy_dir),
+                                    deploy_dir=_servers(spec, secrets["server"])[0].deploy_dir),
         secrets=app_secrets,
     )
+
+
+def _servers(spec: StackSpec, private_key: Secret) -> tuple[ServerConfig, ...]:
+    """`slipway:server` as the one server, or `slipway:servers` in their order (rules.py has
+    checked that exactly one of them is set)."""
+    if spec.servers:
+        return tuple(_with(ServerConfig, s, private_key=private_key) for s in spec.servers)
+    assert spec.server is not None
+    return (_with(ServerConfig, spec.server, name=SINGLE_SERVER_NAME, private_key=private_key),)
 
 
 def _plain_section(source: RawConfig, name: str) -> dict[str, object]:

@@ -108,6 +108,8 @@ def cross_section_problems(
                     )
                 )
 
+    found += _server_problems(sections, stack)
+
     names = list(declared)
     migration = sections.get("migration")
     if names and migration is not None and migration.service not in names:
@@ -153,4 +155,48 @@ def cross_section_problems(
                     f"list {var} under {github}.secrets instead",
                 )
             )
+    return found
+
+
+def _server_problems(sections: Mapping[str, Any], stack: str) -> list[Problem]:
+    """One server or several, never both; names and addresses unique; services name real ones."""
+    found: list[Problem] = []
+    one, several = f"{NAMESPACE}:server", f"{NAMESPACE}:servers"
+    server, servers = sections.get("server"), sections.get("servers")
+    if server is not None and servers is not None:
+        found.append(Problem(one, f"is set together with {several}",
+                             f"keep one: {one} for a single server, or {several} (a list, each with"
+                             f" a name) for several; move this server into {several}"))
+    if servers is not None and not servers:
+        found.append(Problem(several, "is empty", f"list at least one server, or use {one}"))
+    seen_names: set[str] = set()
+    seen_places: dict[tuple[str, int, str], str] = {}
+    for index, entry in enumerate(servers or ()):
+        at = f"{several}[{index}]"
+        if entry.name in seen_names:
+            found.append(Problem(f"{at}.name", f"'{entry.name}' is used by an earlier server",
+                                 "give every server its own name"))
+        seen_names.add(entry.name)
+        place = (entry.host, entry.port, entry.deploy_dir)
+        if place in seen_places:
+            found.append(Problem(at, f"{entry.host}:{entry.port} ({entry.deploy_dir}) is already server"
+                                     f" '{seen_places[place]}'", "list each server once"))
+        seen_places.setdefault(place, entry.name)
+    known = [s.name for s in servers] if servers else []
+    for name, svc in (sections.get("services") or {}).items():
+        if svc.servers is None:
+            continue
+        key = f"{NAMESPACE}:services.{name}.servers"
+        if servers is None and sections.get("server") is not None:
+            found.append(Problem(key, f"names servers, but {one} is a single unnamed server",
+                                 f"remove it, or list named servers under {several}"))
+            continue
+        if not svc.servers and servers is not None:
+            found.append(Problem(key, "is empty: the service would run nowhere",
+                                 f"name at least one of {', '.join(known)}, or remove the key"))
+        for wanted in svc.servers:
+            if servers is not None and wanted not in known:
+                found.append(Problem(key, f"names '{wanted}', which is not a server"
+                                          f" ({', '.join(known)})",
+                                     f"use one of the names in {several}"))
     return found

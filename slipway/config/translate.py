@@ -80,6 +80,10 @@ def _model_at(root: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel
             current = _unwrap(typing.get_args(current)[1])
             if parts:
                 parts.pop(0)  # the mapping's own key, e.g. a service name
+        elif typing.get_origin(current) in (tuple, list):
+            current = _unwrap(typing.get_args(current)[0])
+            if parts and isinstance(parts[0], int):
+                parts.pop(0)  # the entry's index, e.g. the second server
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 

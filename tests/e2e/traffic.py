@@ -5,9 +5,13 @@ Loopback only; every loop is bounded (it stops when told, and after `max_seconds
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.e2e.workspace import http_get
 
@@ -76,3 +80,54 @@ class Traffic:
 
     def summary(self) -> str:
         return f"{self.failures} failed of {self.requests} requests; first errors: {self.errors[:5]}"
+
+
+@dataclass
+class HostTraffic:
+    """The same traffic, sent from inside a test host (its own loopback, which nothing outside
+    reaches): `python -m tests.e2e.traffic` runs in the host's network namespace until told to
+    stop, then reports. Same attributes as Traffic once the block ends."""
+
+    host: str
+    url: str
+    clients: int = 20
+    requests: int = 0
+    failures: int = 0
+    errors: list[str] = field(default_factory=list)
+    shas: list[str] = field(default_factory=list)
+    _proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> HostTraffic:
+        self._proc = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/slipway-{self.host}", sys.executable, "-m", "tests.e2e.traffic",
+             self.url, str(self.clients)],
+            cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        assert self._proc.stdout is not None
+        assert self._proc.stdout.readline().strip() == "started"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._proc is not None
+        out, _ = self._proc.communicate("stop\n", timeout=120)
+        report = json.loads(out.strip().splitlines()[-1])
+        self.requests, self.failures = report["requests"], report["failures"]
+        self.errors, self.shas = report["errors"], report["shas"]
+
+    def summary(self) -> str:
+        return (f"{self.host}: {self.failures} failed of {self.requests} requests;"
+                f" first errors: {self.errors[:5]}")
+
+
+def main(argv: list[str]) -> None:
+    """Inside a test host: traffic to URL with N clients until a line (or EOF) on stdin."""
+    url, clients = argv[0], int(argv[1])
+    with Traffic(url, clients=clients) as traffic:
+        print("started", flush=True)
+        sys.stdin.readline()
+    print(json.dumps({"requests": traffic.requests, "failures": traffic.failures,
+                      "errors": traffic.errors, "shas": traffic.shas}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -57,6 +57,7 @@ class Registration:
     inputs: dict[str, Any]
     raw: dict[str, Any]  # the wire form: secrets still wrapped
     dependencies: list[str]
+    aliases: list[str]  # the names this resource had before (its aliases' names)
 
     def secret_fields(self) -> set[str]:
         return {k for k, v in self.raw.items() if is_secret(v)}
@@ -111,6 +112,7 @@ class RecordingMonitor(MockMonitor):
                 inputs=self.resources[response.urn].state if response.urn in self.resources
                 else {}, raw=json_format.MessageToDict(request.object),
                 dependencies=list(request.dependencies),
+                aliases=[a.spec.name for a in request.aliases if a.HasField("spec")],
             ))
         return response
 
