@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
+from collections.abc import Callable
 
 import pulumi
 import pulumi_docker as docker
@@ -18,7 +20,7 @@ from components.server_agent import ServerAgent, ServerAgentArgs
 from components.service import Service, ServiceArgs
 from slipway.actor import current_actor
 from slipway.commands.backup import BackupPlan
-from slipway.config import DATABASE_URL_ENV, ServerConfig, StackConfig
+from slipway.config import DATABASE_URL_ENV, ServerConfig, ServiceConfig, StackConfig
 from slipway.naming import PIN_NOTICE
 
 
@@ -31,6 +33,16 @@ def docker_provider(name: str, cfg: StackConfig, parent: pulumi.Resource) -> doc
         auth_disabled=registry.username is None,
     )
     return docker.Provider(name, registry_auth=[auth], opts=pulumi.ResourceOptions(parent=parent))
+
+
+# --------------------------------------------------------------------------- rollout
+# A release across the environment's servers, batch by batch, each server health-gated: every
+# resource of a server (registry login, agent, proxy config, deploy) waits for all deploys of the
+# batch before it, so a failing server stops the rollout there and the servers after it are not
+# touched. The resources are the Pipeline's children, named by server.
+
+# (service, server, pause before it switches) -> the deploy's args (its agent filled in here).
+DeployArgs = Callable[[ServiceConfig, ServerConfig, int], ServiceArgs]
 
 
 def server_resource_name(pipeline: str, server: ServerConfig | None, what: str) -> str:
@@ -46,6 +58,53 @@ def with_alias(opts: pulumi.ResourceOptions, old_name: str | None) -> pulumi.Res
     if old_name is None:
         return opts
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old_name)]))
+
+
+def roll_out(pipeline: str, cfg: StackConfig, parent: pulumi.Resource,
+             deploy_args: DeployArgs) -> dict[str, dict[str, Service]]:
+    """Declares every server's resources, batch after batch; server -> service -> its Service."""
+    deploys: dict[str, dict[str, Service]] = {}
+    previous_batch: list[pulumi.Resource] = []
+    for index, batch in enumerate(cfg.batches()):
+        this_batch: list[pulumi.Resource] = []
+        for server in batch:
+            pause = cfg.rollout.pause_seconds if index else 0  # batches after the first wait
+            on_server = _one_server(pipeline, cfg, parent, server, previous_batch, deploy_args, pause)
+            deploys[server.name] = on_server
+            this_batch += on_server.values()
+        previous_batch = this_batch or previous_batch
+    return deploys
+
+
+def _one_server(pipeline: str, cfg: StackConfig, parent: pulumi.Resource, server: ServerConfig,
+                after: list[pulumi.Resource], deploy_args: DeployArgs, pause: int) -> dict[str, Service]:
+    named = server if cfg.multi_server else None
+    first = named is not None and cfg.servers.index(server) == 0
+
+    def was(what: str) -> str | None:
+        """This resource's name when the stack had only this server."""
+        return server_resource_name(pipeline, None, what) if first else None
+
+    waits = pulumi.ResourceOptions(parent=parent, depends_on=after)
+    login = (
+        [RegistryLogin(server_resource_name(pipeline, named, "registry-login"),
+                       RegistryLoginArgs(registry=cfg.registry, server=server),
+                       opts=with_alias(waits, was("registry-login")))]
+        if cfg.registry.username else []
+    )
+    # "<pipeline>-server" for the one server, as before several servers existed.
+    agent = ServerAgent(server_resource_name(pipeline, named, "agent") if named else f"{pipeline}-server",
+                        ServerAgentArgs(server=server), opts=with_alias(waits, was("server")))
+    runs_here = [svc for svc in cfg.services if server.name in {s.name for s in cfg.servers_of(svc)}]
+    return {
+        svc.name: Service(
+            server_resource_name(pipeline, named, svc.name),
+            dataclasses.replace(deploy_args(svc, server, pause), agent=agent.path),
+            opts=with_alias(pulumi.ResourceOptions(parent=parent, depends_on=[*after, *login]),
+                            was(svc.name)),
+        )
+        for svc in runs_here
+    }
 
 
 def backup_plan(cfg: StackConfig) -> BackupPlan | None:
@@ -145,58 +204,16 @@ class Pipeline(pulumi.ComponentResource):
             opts=child,
         )
 
-        actor = current_actor(os.environ)
-        operation = "rollback" if cfg.release.is_rollback_pin else "deploy"
-        # Batch by batch: every resource of a server (login, agent, proxy config, deploy) waits
-        # for the whole previous batch, so a failing server stops the rollout there and the
-        # servers after it are not touched.
-        self.deploys: dict[str, dict[str, Service]] = {}
-        previous_batch: list[pulumi.Resource] = []
-        for batch_index, batch in enumerate(cfg.batches()):
-            this_batch: list[pulumi.Resource] = []
-            for server in batch:
-                after = pulumi.ResourceOptions(parent=self, depends_on=previous_batch)
-                named = server if cfg.multi_server else None
-                first = named is not None and cfg.servers.index(server) == 0
-
-                def was(what: str, first: bool = first) -> str | None:
-                    """This resource's name when the stack had only this server."""
-                    return server_resource_name(name, None, what) if first else None
-
-                login = (
-                    [RegistryLogin(server_resource_name(name, named, "registry-login"),
-                                   RegistryLoginArgs(registry=cfg.registry, server=server),
-                                   opts=with_alias(after, was("registry-login")))]
-                    if cfg.registry.username else []
-                )
-                # "<pipeline>-server" for the one server: its name before several existed.
-                agent = ServerAgent(server_resource_name(name, named, "agent") if named else f"{name}-server",
-                                    ServerAgentArgs(server=server),
-                                    opts=with_alias(after, was("server")))
-                on_server = {}
-                for svc in cfg.services:
-                    if server.name not in {s.name for s in cfg.servers_of(svc)}:
-                        continue
-                    on_server[svc.name] = Service(
-                        server_resource_name(name, named, svc.name),
-                        ServiceArgs(
-                            environment=cfg.environment, sha=cfg.release.sha, service=svc,
-                            server=server, agent=agent.path, image=images[svc.name].sha_ref,
-                            migrated_image=migration.migrated_image,
-                            migrates=svc.name == migrating.name,
-                            secret_env=secret_env(svc.name),
-                            proxy=cfg.proxy,
-                            operation=operation,
-                            actor=actor,
-                            pause_seconds=cfg.rollout.pause_seconds if batch_index else 0,
-                        ),
-                        opts=with_alias(
-                            pulumi.ResourceOptions(parent=self, depends_on=[*previous_batch, *login]),
-                            was(svc.name)),
-                    )
-                self.deploys[server.name] = on_server
-                this_batch += on_server.values()
-            previous_batch = this_batch or previous_batch
+        self.deploys = roll_out(
+            name, cfg, self,
+            # What each service's deploy needs, whichever server it goes to.
+            lambda svc, server, pause: ServiceArgs(
+                environment=cfg.environment, sha=cfg.release.sha, service=svc, server=server,
+                agent="", image=images[svc.name].sha_ref, migrated_image=migration.migrated_image,
+                migrates=svc.name == migrating.name, secret_env=secret_env(svc.name), proxy=cfg.proxy,
+                operation="rollback" if cfg.release.is_rollback_pin else "deploy",
+                actor=current_actor(os.environ), pause_seconds=pause,
+            ))
         services = {svc.name: next(on[svc.name] for on in self.deploys.values() if svc.name in on)
                     for svc in cfg.services}
 

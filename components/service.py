@@ -72,7 +72,7 @@ class Service(pulumi.ComponentResource):
                 command_timeout_seconds=server.command_timeout_seconds, proxy_image=args.proxy.image,
                 drain_seconds=svc.drain_seconds, stop_timeout_seconds=svc.stop_timeout_seconds,
                 keep_releases=svc.keep_releases, agent=agent,
-                where=f"{server.user}@{server.host}:{server.port}", operation=args.operation,
+                where=server.where, operation=args.operation,
                 actor=args.actor, pause_seconds=args.pause_seconds,
             )
 

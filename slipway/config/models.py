@@ -154,7 +154,9 @@ class ServerConfig(ServerSpec):
 
     @property
     def where(self) -> str:
-        return f"{self.user}@{self.host}:{self.port}"
+        """How messages and the audit log name it: `user@host:port`, after its name if it has one."""
+        address = f"{self.user}@{self.host}:{self.port}"
+        return address if self.name == SINGLE_SERVER_NAME else f"{self.name} ({address})"
 
 
 # --------------------------------------------------------------------------- rollout

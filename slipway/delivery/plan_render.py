@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from slipway.delivery.ordering import Ordering
-from slipway.delivery.preview import NamedChange, Op, ReleasePlan, ServiceChange
+from slipway.delivery.preview import NamedChange, Op, ReleasePlan, ServerRelease, ServiceChange
 from slipway.delivery.sticky import marker
 from slipway.naming import PIN_NOTICE
 
@@ -82,9 +82,26 @@ def _service_reason(change: ServiceChange) -> str:
 def _services_line(services: Sequence[ServiceChange]) -> str:
     if not services:
         return "**Containers:** none replaced."
-    items = "; ".join(f"{_code(s.container)} {_service_reason(s)}" for s in services[:MAX_LIST])
+    def where(s: ServiceChange) -> str:
+        return f" on {_code(s.server)}" if s.server else ""
+
+    items = "; ".join(f"{_code(s.container)}{where(s)} {_service_reason(s)}" for s in services[:MAX_LIST])
     more = f"; and {len(services) - MAX_LIST} more" if len(services) > MAX_LIST else ""
     return f"**Containers:** {items}{more}."
+
+
+def _servers_line(servers: Sequence[ServerRelease]) -> str:
+    def one(server: ServerRelease) -> str:
+        if server.new_sha is None:
+            return f"{_code(server.name)} removed (its containers and proxy stop)"
+        if server.old_sha is None:
+            return f"{_code(server.name)} new → {short(server.new_sha)}"
+        if server.old_sha == server.new_sha:
+            return f"{_code(server.name)} {short(server.old_sha)}, unchanged"
+        return f"{_code(server.name)} {short(server.old_sha)} → {short(server.new_sha)}"
+
+    more = f"; and {len(servers) - MAX_LIST} more" if len(servers) > MAX_LIST else ""
+    return "**Servers** (in rollout order): " + "; ".join(one(s) for s in servers[:MAX_LIST]) + more + "."
 
 
 def _names_line(title: str, changes: Sequence[NamedChange]) -> str:
@@ -151,6 +168,7 @@ def render(plan: ReleasePlan, ordering: Ordering | None = None, *,
         f"- {_image_line(plan)}",
         f"- {_migration_line(plan)}",
         f"- {_services_line(plan.services)}",
+        *([f"- {_servers_line(plan.servers)}"] if plan.servers else []),
         f"- {_names_line(secret_title, plan.secrets)}",
     ]
     if plan.variables:

@@ -72,6 +72,16 @@ class ServiceChange:
     container: str
     op: Op
     changed: tuple[str, ...]
+    server: str | None = None  # the named server (`slipway:servers`); None for the one server
+
+
+@dataclass(frozen=True)
+class ServerRelease:
+    """Which SHA a named server runs now and will run after this update."""
+
+    name: str
+    old_sha: str | None  # None: a server new to the stack
+    new_sha: str | None  # None: the server is removed from the stack
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,8 @@ class ReleasePlan:
     pin_notice: str | None = None
     # Why no migration step runs although the migration command does ("rollback"), if so.
     migrations_skipped: str | None = None
+    # Each named server's SHA before and after (`slipway:servers`; empty for the one server).
+    servers: tuple[ServerRelease, ...] = ()
 
     @property
     def migrates(self) -> bool:
@@ -166,11 +178,46 @@ def _github_environment(config: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _service_name(deploy_name: str, pipeline: str | None) -> str:
+def _server_names(config: Mapping[str, Any]) -> list[str]:
+    """The names in the structured `slipway:servers` value (a JSON string in the preview)."""
+    raw = config.get("slipway:servers")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return []
+    entries = raw if isinstance(raw, list) else []
+    return [str(e["name"]) for e in entries if isinstance(e, Mapping) and isinstance(e.get("name"), str)]
+
+
+def _server_and_service(deploy_name: str, pipeline: str | None, servers: Iterable[str]
+                        ) -> tuple[str | None, str]:
+    """`<pipeline>-<server>-<service>-deploy` (several servers) or `<pipeline>-<service>-deploy`."""
     base = deploy_name.removesuffix(DEPLOY_SUFFIX)
     if pipeline and base.startswith(pipeline + "-"):
-        return base[len(pipeline) + 1:]
-    return base.split("-", 1)[-1]
+        base = base[len(pipeline) + 1:]
+    else:
+        base = base.split("-", 1)[-1]
+    server = next((n for n in sorted(servers, key=len, reverse=True) if base.startswith(n + "-")), None)
+    return server, base[len(server) + 1:] if server else base
+
+
+def _server_releases(old_outputs: Mapping[str, Any], names: list[str], changes: Iterable[ServiceChange],
+                     new_sha: str | None) -> tuple[ServerRelease, ...]:
+    """Per named server: the SHA it runs (the `servers` output) and the one it will run."""
+    before = old_outputs.get("servers")
+    before = before if isinstance(before, Mapping) else {}
+    changing = {c.server for c in changes if c.server and c.op != "delete"}
+
+    def running(name: str) -> str | None:
+        shas = before.get(name)
+        values = sorted({v for v in shas.values() if _known_str(v)}) if isinstance(shas, Mapping) else []
+        return ", ".join(values) or None
+
+    out = [ServerRelease(name, running(name), new_sha if name in changing else running(name) or new_sha)
+           for name in names]
+    out += [ServerRelease(name, running(name), None) for name in before if name not in names and names]
+    return tuple(out)
 
 
 def _sha_from_tag(image_name: str, environment: str | None) -> str | None:
@@ -217,11 +264,12 @@ def read_plan(preview: Mapping[str, Any], *, stack: str, old_sha: str | None = N
         # migration or deploy step means the running release stays.
         new_sha = running
 
+    server_names = _server_names(config)
     services = tuple(
-        ServiceChange(service=(svc := _service_name(s.name, pipeline)),
-                      container=f"{environment}-{svc}" if environment else svc,
-                      op=s.op, changed=s.changed)
-        for s in deploys if s.op not in ("same", "read"))
+        ServiceChange(service=svc, container=f"{environment}-{svc}" if environment else svc,
+                      op=s.op, changed=s.changed, server=server)
+        for s in deploys if s.op not in ("same", "read")
+        for server, svc in [_server_and_service(s.name, pipeline, server_names)])
 
     def named(rtype: str, key: str, marker: str) -> tuple[NamedChange, ...]:
         out = []
@@ -253,6 +301,7 @@ def read_plan(preview: Mapping[str, Any], *, stack: str, old_sha: str | None = N
         variables=named(VARIABLE_TYPE, "variableName", "-variable-"),
         other=other, errors=errors, failed=preview_failed or bool(errors),
         pin_notice=pin_notice, migrations_skipped=skipped,
+        servers=_server_releases(old_outputs, server_names, services, new_sha),
     )
 
 

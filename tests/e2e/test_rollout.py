@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
+from slipway.delivery.plan_render import render
+from slipway.delivery.preview import read_plan
 from tests.e2e.traffic import HostTraffic
 from tests.e2e.workspace import REPO, Workspace, json_documents, run, sandbox_env
 
@@ -164,7 +166,9 @@ def test_3_a_release_failing_on_the_second_server_stops_the_rollout_there(ws: Wo
         done = ws.up()
     assert done.returncode != 0
     errors = errors_of(done)
-    assert "app-h2-backend-deploy" in errors and "did not answer" in errors, errors
+    assert "app-h2-backend-deploy" in errors, errors
+    assert f"slipway [h2 (deploy@127.0.0.1:{ws.sandbox['SANDBOX_H2_SSH_PORT']})]: FAILED" in errors, errors
+    assert "did not answer" in errors, errors
     assert serving(ws, "h1") == new  # the first batch switched
     assert serving(ws, "h2") == old  # the second kept its release, and never stopped serving
     assert traffic["h2"].failures == 0 and traffic["h1"].failures == 0, traffic["h2"].summary()
@@ -185,6 +189,14 @@ def test_4_the_next_up_converges_every_server(ws: Workspace) -> None:
 def test_5_a_server_is_added_and_another_removed_in_one_up(ws: Workspace) -> None:
     sha = ws.shas[-1]
     ws.update_config(servers=[host_entry(ws.sandbox, h) for h in ("h1", "h3", "h4")])
+    # The PR plan comment says it first, server by server.
+    preview = ws.pulumi("preview", "--json")
+    assert preview.returncode == 0, preview.stderr[-3000:]
+    body = render(read_plan(json.loads(preview.stdout), stack=ws.env_name))
+    short = f"`{sha[:12]}`"
+    assert (f"**Servers** (in rollout order): `h1` {short}, unchanged; `h3` {short}, unchanged;"
+            f" `h4` new → {short}; `h2` removed (its containers and proxy stop).") in body, body
+    assert f"`{ws.env_name}-backend` on `h4` started (new)" in body, body
     with load_on(ws, ("h1", "h3")) as traffic:
         done = ws.up()
     assert done.returncode == 0, errors_of(done) + done.stderr[-3000:]
