@@ -564,7 +564,8 @@ class StackSpec(Spec):
 
 
 # The secret top-level keys (read by raw.py), known here so that a typo of one gets a suggestion.
-SECRET_KEYS = ("registryPassword", "sshPrivateKey", "databaseAdminPassword", "githubToken", "secrets")
+SECRET_KEYS = ("registryPassword", "sshPrivateKey", "sshPrivateKeys", "databaseAdminPassword",
+               "githubToken", "secrets")
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,20 @@ def parse_stack_config(
             )
         )
     app_secrets = source.app_secrets()
+    server_keys = source.server_keys()
 
     spec: StackSpec | None = None
     try:
         spec = StackSpec.model_validate(source.plain)
     except ValidationError as error:
         problems += problems_from(error, StackSpec, stack, extra_known=SECRET_KEYS)
+    named = {s.get("name") for s in source.plain.get("servers") or [] if isinstance(s, dict)}
+    for name in server_keys:
+        if name not in named:
+            problems.append(Problem(
+                f"slipway:sshPrivateKeys.{name}", "is the key of a server that slipway:servers does not list",
+                f"remove it (pulumi config rm --path 'slipway:sshPrivateKeys.{name}' --stack {stack})"
+                " or add that server to slipway:servers"))
     if "server" not in source.plain and "servers" not in source.plain:
         problems.append(Problem(
             "slipway:server", "is missing",
@@ -88,7 +96,7 @@ def parse_stack_config(
         release=release,
         app_url=spec.app_url,
         registry=_with(RegistryConfig, spec.registry, password=secrets["registry"]),
-        servers=_servers(spec, secrets["server"]),
+        servers=_servers(spec, secrets["server"], server_keys),
         rollout=spec.rollout,
         database=_with(DatabaseConfig, spec.database, admin_password=secrets["database"], stack=stack),
         services=tuple(_with(ServiceConfig, s, name=n) for n, s in spec.services.items()),
@@ -96,16 +104,18 @@ def parse_stack_config(
         github=_with(GitHubConfig, spec.github, token=secrets["github"]),
         proxy=spec.proxy,
         backup=BackupConfig.resolve(spec.backup, environment=spec.environment,
-                                    deploy_dir=_servers(spec, secrets["server"])[0].deploy_dir),
+                                    deploy_dir=_servers(spec, secrets["server"], {})[0].deploy_dir),
         secrets=app_secrets,
     )
 
 
-def _servers(spec: StackSpec, private_key: Secret) -> tuple[ServerConfig, ...]:
+def _servers(spec: StackSpec, private_key: Secret,
+             own_keys: Mapping[str, Secret]) -> tuple[ServerConfig, ...]:
     """`slipway:server` as the one server, or `slipway:servers` in their order (rules.py has
-    checked that exactly one of them is set)."""
+    checked that exactly one of them is set), each with its own key or the shared one."""
     if spec.servers:
-        return tuple(_with(ServerConfig, s, private_key=private_key) for s in spec.servers)
+        return tuple(_with(ServerConfig, s, private_key=own_keys.get(s.name, private_key))
+                     for s in spec.servers)
     assert spec.server is not None
     return (_with(ServerConfig, spec.server, name=SINGLE_SERVER_NAME, private_key=private_key),)
 

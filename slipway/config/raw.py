@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +81,35 @@ class RawConfig:
 
     def app_secrets(self) -> dict[str, Secret]:
         """`slipway:secrets`: NAME -> value, exactly as the app reads them."""
-        key = f"{NAMESPACE}:secrets"
-        one = set_command(self.stack, key + ".SECRET_KEY", "<file with the value>", secret=True)
+        return self._secret_map(
+            "secrets", "SECRET_KEY", "app secrets must be encrypted",
+            lambda name: None if re.match(ENV_VAR_PATTERN, name) else (
+                "is not a valid environment variable name (A-Z, 0-9, _)",
+                "rename it to the exact name the app reads, e.g. SECRET_KEY"),
+            "NAME: secret value")
+
+    def server_keys(self) -> dict[str, Secret]:
+        """`slipway:sshPrivateKeys`: server name -> that server's deploy key (else sshPrivateKey)."""
+        keys = self._secret_map(
+            "sshPrivateKeys", "web2", "deploy keys must be encrypted",
+            lambda name: None if re.match(r"^[a-z][a-z0-9-]{0,30}$", name) else (
+                "is not a server name", "use the name of one of slipway:servers"),
+            "server name: private key", example_file="~/.ssh/web2_deploy_ed25519")
+        for name, key in list(keys.items()):
+            if "PRIVATE KEY-----" not in key.reveal():
+                entry = f"{NAMESPACE}:sshPrivateKeys.{name}"
+                self.problems.append(Problem(
+                    entry, "is not an SSH private key (no PRIVATE KEY block)",
+                    set_command(self.stack, entry, "~/.ssh/web2_deploy_ed25519", secret=True)))
+                del keys[name]
+        return keys
+
+    def _secret_map(self, name: str, example: str, why: str,
+                    bad_name: Callable[[str], tuple[str, str] | None], shape: str,
+                    example_file: str = "<file with the value>") -> dict[str, Secret]:
+        """A structured secret `slipway:<name>`: entry name -> Secret, each problem named."""
+        key = f"{NAMESPACE}:{name}"
+        one = set_command(self.stack, f"{key}.{example}", example_file, secret=True)
         raw = self._raw.get(key)
         if raw is None:
             return {}
@@ -90,9 +117,9 @@ class RawConfig:
             self.problems.append(
                 Problem(
                     key,
-                    "holds values in plain text; app secrets must be encrypted",
+                    f"holds values in plain text; {why}",
                     "re-set each value with: "
-                    + set_command(self.stack, key + ".NAME", "<file with the value>", secret=True),
+                    + set_command(self.stack, key + ".NAME", example_file, secret=True),
                 )
             )
             return {}
@@ -101,26 +128,21 @@ class RawConfig:
         except json.JSONDecodeError:
             value = None
         if not isinstance(value, dict):
-            self.problems.append(Problem(key, "must be a mapping of NAME: secret value", one))
+            self.problems.append(Problem(key, f"must be a mapping of {shape}", one))
             return {}
         out: dict[str, Secret] = {}
-        for name, item in value.items():
-            if not re.match(ENV_VAR_PATTERN, name):
-                self.problems.append(
-                    Problem(
-                        f"{key}.{name}",
-                        "is not a valid environment variable name (A-Z, 0-9, _)",
-                        "rename it to the exact name the app reads, e.g. SECRET_KEY",
-                    )
-                )
+        for entry, item in value.items():
+            wrong = bad_name(entry)
+            if wrong:
+                self.problems.append(Problem(f"{key}.{entry}", *wrong))
             elif not isinstance(item, str) or not item:
                 self.problems.append(
                     Problem(
-                        f"{key}.{name}",
+                        f"{key}.{entry}",
                         "must be a non-empty string",
-                        set_command(self.stack, f"{key}.{name}", "<file with the value>", secret=True),
+                        set_command(self.stack, f"{key}.{entry}", example_file, secret=True),
                     )
                 )
             else:
-                out[name] = Secret(item)
+                out[entry] = Secret(item)
         return out

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from slipway.delivery.pulumi_cli import PulumiCli, PulumiError
-from slipway.delivery.remote import RemoteError, Server, remote_shell
+from slipway.delivery.remote import RemoteError, remote_shell
+from slipway.delivery.servers import key_of, servers_of
 from slipway.state_settings import state_problems
 
 AUDIT_LOG = ".slipway/audit.log"
@@ -45,16 +46,9 @@ def render_table(entries: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def server_of(config: Mapping[str, Any]) -> tuple[Server, str]:
-    raw = config.get("slipway:server")
-    server = raw if isinstance(raw, dict) else json.loads(str(raw or "{}"))
-    return (Server(host=server["host"], port=int(server.get("port", 22)), user=server["user"],
-                   host_key=server["hostKey"]), str(server.get("deployDir", "/srv/slipway")))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="slipway audit",
-                                     description="Every deploy, rollback and failure on the stack's server.")
+                                     description="Every deploy, rollback and failure on the stack's servers.")
     parser.add_argument("--stack", required=True)
     parser.add_argument("--last", type=int, default=0, help="only the last N entries")
     parser.add_argument("--json", action="store_true", help="the entries as JSON lines")
@@ -66,22 +60,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("slipway audit: refused:\n" + "\n".join(f"  - {p}" for p in unsafe), file=sys.stderr)
         return 3
     cli = PulumiCli(stack=args.stack, config_file=args.config_file, cwd=args.cwd)
+    entries: list[dict[str, Any]] = []
     try:
         cli_config = cli.config()
-        server, deploy_dir = server_of(cli_config)
-        key = cli.secret("slipway:sshPrivateKey")
-        if key is None:
-            print("slipway audit: slipway:sshPrivateKey is not set for this stack", file=sys.stderr)
-            return 1
-        with remote_shell(server, key) as shell:
-            log = f"{deploy_dir.rstrip('/')}/{AUDIT_LOG}"
-            text = shell.run(f"cat {shlex.quote(log)} 2>/dev/null || true")
+        for each in servers_of(cli_config):
+            key = key_of(cli, each)
+            if key is None:
+                print("slipway audit: slipway:sshPrivateKey is not set for this stack", file=sys.stderr)
+                return 1
+            with remote_shell(each.server, key) as shell:
+                log = f"{each.deploy_dir.rstrip('/')}/{AUDIT_LOG}"
+                entries += parse_log(shell.run(f"cat {shlex.quote(log)} 2>/dev/null || true"))
     except (PulumiError, RemoteError, KeyError, ValueError) as err:
         print(f"slipway audit: {err}", file=sys.stderr)
         return 1
     # The server may host other stacks (another environment in the same deployDir).
     environment = cli_config.get("slipway:environment")
-    entries = [e for e in parse_log(text) if environment is None or e.get("environment") == environment]
+    entries = sorted((e for e in entries if environment is None or e.get("environment") == environment),
+                     key=lambda e: str(e.get("time", "")))
     entries = entries[-args.last:] if args.last else entries
     print("\n".join(json.dumps(e) for e in entries) if args.json else render_table(entries))
     return 0

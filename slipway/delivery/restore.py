@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from slipway.commands import backup as cmd
-from slipway.delivery.audit import server_of
 from slipway.delivery.pulumi_cli import PulumiCli, PulumiError, section
 from slipway.delivery.remote import RemoteError, RemoteShell, remote_shell
+from slipway.delivery.servers import key_of, server_of, servers_of
 from slipway.secret import Secret
 from slipway.state_settings import state_refusal
 
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = c
         config = cli.config()
         server, _ = server_of(config)
         settings = settings_of(config)
-        key = cli.secret("slipway:sshPrivateKey")
+        key = key_of(cli, servers_of(config)[0])
         if key is None:
             raise Refused("slipway:sshPrivateKey is not set for this stack")
     except (PulumiError, KeyError, ValueError) as err:

@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from slipway.delivery.audit import server_of
 from slipway.delivery.pulumi_cli import PulumiCli, PulumiError, section
+from slipway.delivery.servers import key_of, server_of, servers_of
 from slipway.naming import default_tunnel_port
 from slipway.state_settings import state_refusal
 from slipway.tunnel import TUNNEL_OPEN_ENV, TunnelError, tunnel_open
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = cli.config()
         server, _ = server_of(config)
         access, host, port, local_port = database_of(config, args.stack)
-        key = cli.secret("slipway:sshPrivateKey")
+        key = key_of(cli, servers_of(config)[0])
     except (PulumiError, KeyError, ValueError) as err:
         print(f"slipway tunnel: {err}", file=sys.stderr)
         return 1

@@ -88,8 +88,10 @@ def deploy_order(ws: Workspace) -> list[str]:
 
 
 def errors_of(done: subprocess.CompletedProcess[str]) -> str:
+    """The engine's errors, each after the name of the resource it is about."""
     events = [d.get("diagnosticEvent") or {} for d in json_documents(done.stdout)]
-    return "\n".join(str(e.get("message", "")) for e in events if e.get("severity") == "error")
+    return "\n".join(f"{str(e.get('urn', '')).rsplit('::', 1)[-1]}: {e.get('message', '')}"
+                     for e in events if e.get("severity") == "error")
 
 
 @contextmanager

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from slipway.delivery.audit import parse_log, render_table, server_of
+from slipway.delivery.audit import parse_log, render_table
+from slipway.delivery.servers import server_of, servers_of
 
 SHA, OLD = "3f6c1c1e9a7b4d2e8f0a1b2c3d4e5f60718293a4", "9a8b7c6d5e4f30211234567890abcdef12345678"
 
@@ -31,3 +32,13 @@ def test_the_server_comes_from_the_stack_config() -> None:
     server, deploy_dir = server_of(config)
     assert server.where == "deploy@203.0.113.10:2222"
     assert (server.host_key, deploy_dir) == ("ssh-ed25519 AAAA", "/srv/x")
+
+
+def test_several_servers_come_in_rollout_order_the_first_is_the_primary() -> None:
+    config = {"slipway:servers": json.dumps([
+        {"name": "web1", "host": "203.0.113.11", "hostKey": "ssh-ed25519 AAAA", "deployDir": "/srv/a"},
+        {"name": "web2", "host": "web2", "port": 2222, "user": "ops", "hostKey": "ssh-ed25519 BBBB"}])}
+    listed = servers_of(config)
+    assert [(s.name, s.server.where, s.deploy_dir) for s in listed] == [
+        ("web1", "deploy@203.0.113.11:22", "/srv/a"), ("web2", "ops@web2:2222", "/srv/slipway")]
+    assert server_of(config) == (listed[0].server, "/srv/a")

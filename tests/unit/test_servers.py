@@ -133,3 +133,33 @@ def test_a_service_naming_an_unknown_server_is_refused(tmp_path: Path) -> None:
     raw["slipway:services"] = json.dumps(services)
     found = problems(raw, tmp_path)
     assert "slipway:services.backend.servers: names 'web9', which is not a server (web1, web2, web3)" in found
+
+
+WEB2_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nd2ViMi1vd24ta2V5\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def test_a_server_may_have_its_own_deploy_key(tmp_path: Path) -> None:
+    raw = {**raw_with(), "slipway:sshPrivateKeys": json.dumps({"web2": WEB2_KEY})}
+    result = run_program("dev", raw, {*SECRETS, "slipway:sshPrivateKeys"}, project_dir(tmp_path))
+    keys = {n: unwrap(result.named(f"app-{n}-backend-deploy").inputs["connection"])["privateKey"]
+            for n in ("web1", "web2", "web3")}
+    assert keys["web2"] == WEB2_KEY
+    assert keys["web1"] == keys["web3"] == SECRETS["slipway:sshPrivateKey"]
+    # Still a secret on the wire.
+    assert "connection" in result.named("app-web2-backend-deploy").secret_fields()
+
+
+@pytest.mark.parametrize(("keys", "secret", "expected"), [
+    ({"web9": WEB2_KEY}, True,
+     "slipway:sshPrivateKeys.web9: is the key of a server that slipway:servers does not list"),
+    ({"web2": "not a key"}, True, "slipway:sshPrivateKeys.web2: is not an SSH private key"),
+    ({"web2": WEB2_KEY}, False, "slipway:sshPrivateKeys: holds values in plain text"),
+])
+def test_bad_server_keys_are_named(keys: dict[str, str], secret: bool, expected: str, tmp_path: Path) -> None:
+    raw = {**raw_with(), "slipway:sshPrivateKeys": json.dumps(keys)}
+    secret_keys = {*SECRETS, "slipway:sshPrivateKeys"} if secret else set(SECRETS)
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(raw, secret_keys, stack="dev", project_dir=project_dir(tmp_path), git=FakeGit())
+    found = [f"{p.key}: {p.message}" for p in caught.value.problems]
+    assert any(p.startswith(expected) for p in found), found
+    assert "d2ViMi1vd24ta2V5" not in str(caught.value)

@@ -1,0 +1,53 @@
+"""The stack's servers as the operator commands see them (`slipway audit`, `restore`, `tunnel`):
+read from the stack's config, `slipway:server` or `slipway:servers`, with each one's deploy key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slipway.delivery.pulumi_cli import PulumiCli
+from slipway.delivery.remote import Server
+from slipway.secret import Secret
+
+DEFAULT_DEPLOY_DIR = "/srv/slipway"  # as slipway.config.models.ServerSpec
+
+
+@dataclass(frozen=True)
+class StackServer:
+    name: str | None  # None: the one server of `slipway:server`
+    server: Server
+    deploy_dir: str
+
+
+def _decoded(raw: Any) -> Any:
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def servers_of(config: Mapping[str, Any]) -> list[StackServer]:
+    """Every server in rollout order; the first is the primary (database tunnel, backups)."""
+    listed = _decoded(config.get("slipway:servers"))
+    if isinstance(listed, list) and listed:
+        return [StackServer(str(s["name"]), Server(host=s["host"], port=int(s.get("port", 22)),
+                                                   user=s.get("user", "deploy"), host_key=s["hostKey"]),
+                            str(s.get("deployDir", DEFAULT_DEPLOY_DIR))) for s in listed]
+    one = _decoded(config.get("slipway:server")) or {}
+    return [StackServer(None, Server(host=one["host"], port=int(one.get("port", 22)), user=one["user"],
+                                     host_key=one["hostKey"]), str(one.get("deployDir", DEFAULT_DEPLOY_DIR)))]
+
+
+def server_of(config: Mapping[str, Any]) -> tuple[Server, str]:
+    """The primary server and its deploy dir."""
+    primary = servers_of(config)[0]
+    return primary.server, primary.deploy_dir
+
+
+def key_of(cli: PulumiCli, server: StackServer) -> Secret | None:
+    """The server's own deploy key (`sshPrivateKeys.<name>`), else the stack's `sshPrivateKey`."""
+    if server.name is not None:
+        own = cli.secret_path(f"slipway:sshPrivateKeys.{server.name}")
+        if own is not None:
+            return own
+    return cli.secret("slipway:sshPrivateKey")
