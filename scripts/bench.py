@@ -5,7 +5,8 @@
 - a many-step migration (eleven Django commands): one container per step, as before, against
   one container for all of them, as the runner does now;
 - failed requests under load (20 clients and a 10 Hz prober) during a slipway release and during
-  the baseline's, and how long slipway's switch took (from the engine's event timestamps).
+  the baseline's, and how long slipway's switch took (from the engine's event timestamps);
+- a release rolled over three test hosts in batches of one, and each host's switch.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from slipway.commands.migration import MigrationPlan
 from slipway.naming import MIGRATION_PLAN_ENV
 from tests.e2e.traffic import Traffic
-from tests.e2e.workspace import Workspace, free_port, sandbox_env
+from tests.e2e.workspace import Workspace, free_port, host_server, sandbox_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,6 +92,33 @@ def many_step_migration(ws: Workspace) -> None:
     old = timed(f"migration, {len(MANY_STEPS)} steps, a container per step", one_per_step)
     new = timed(f"migration, {len(MANY_STEPS)} steps, one container", lambda: runner(MANY_STEPS))
     print(f"{'  one container / a container per step':<44} {new / old:7.2f}", flush=True)
+
+
+def rollout_on_three_hosts(sandbox: dict[str, str], tmp: Path) -> None:
+    """A new-SHA release rolled over three test hosts in batches of one (each switch health-gated
+    through its own proxy), with each host's switch from the engine's event timestamps."""
+    hosts = ("h1", "h2", "h3")
+    servers = [host_server(sandbox, h) for h in hosts]
+    if None in servers:
+        print("rollout on three hosts: skipped (the sandbox has no test hosts h1-h3)")
+        return
+    ws = Workspace(tmp / "rollout", sandbox)
+    ws.setup()
+    try:
+        ws.update_config(**{"server": None, "servers": servers, "services.frontend": None,
+                            "rollout": {"batchSize": 1}})
+        first = ws.up()
+        if first.returncode != 0:
+            print("rollout on three hosts: first up FAILED", first.stderr[-2000:])
+            return
+        ws.commit("bench rollout")
+        timed("pulumi up (new SHA, 3 hosts, batches of 1)", ws.up)
+        for host in hosts:
+            seconds = resource_seconds(ws.last_events, f"app-{host}-backend-deploy")
+            print(f"{f'  of which the switch on {host}':<44} "
+                  + (f"{seconds:7.2f} s" if seconds is not None else "      ?"))
+    finally:
+        ws.destroy()
 
 
 def main() -> int:
@@ -162,6 +190,7 @@ def main() -> int:
         finally:
             subprocess.run(["docker", "rm", "-f", baseline_name], capture_output=True, check=False)
             ws.destroy()
+        rollout_on_three_hosts(sandbox, Path(tmp))
     return 0
 
 

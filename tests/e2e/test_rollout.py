@@ -27,7 +27,7 @@ import yaml
 from slipway.delivery.plan_render import render
 from slipway.delivery.preview import read_plan
 from tests.e2e.traffic import HostTraffic
-from tests.e2e.workspace import REPO, Workspace, json_documents, run, sandbox_env
+from tests.e2e.workspace import REPO, Workspace, host_server, json_documents, run, sandbox_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_providers]
 
@@ -37,12 +37,10 @@ SINGLE_SERVER_RELEASE = "7f24206"
 
 
 def host_entry(sandbox: dict[str, str], host: str, name: str | None = None) -> dict[str, Any]:
-    key = f"SANDBOX_{host.upper()}_"
-    if key + "SSH_PORT" not in sandbox:
+    entry = host_server(sandbox, host, name)
+    if entry is None:
         pytest.skip(f"the sandbox has no test host {host} (sandbox/up.sh, SLIPWAY_SANDBOX_HOSTS)")
-    return {"name": name or host, "host": "127.0.0.1", "port": int(sandbox[key + "SSH_PORT"]),
-            "user": sandbox["SANDBOX_SSH_USER"], "hostKey": sandbox[key + "HOST_PUBLIC_KEY"],
-            "deployDir": sandbox[key + "DEPLOY_DIR"]}
+    return entry
 
 
 def docker_on(ws: Workspace, host: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -38,6 +38,16 @@ def sandbox_env() -> dict[str, str]:
     return env
 
 
+def host_server(sandbox: dict[str, str], host: str, name: str | None = None) -> dict[str, Any] | None:
+    """A `slipway:servers` entry for the sandbox's test host (h1..h4), or None if it has none."""
+    key = f"SANDBOX_{host.upper()}_"
+    if key + "SSH_PORT" not in sandbox:
+        return None
+    return {"name": name or host, "host": "127.0.0.1", "port": int(sandbox[key + "SSH_PORT"]),
+            "user": sandbox["SANDBOX_SSH_USER"], "hostKey": sandbox[key + "HOST_PUBLIC_KEY"],
+            "deployDir": sandbox[key + "DEPLOY_DIR"]}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
