@@ -265,11 +265,14 @@ def read_plan(preview: Mapping[str, Any], *, stack: str, old_sha: str | None = N
         new_sha = running
 
     server_names = _server_names(config)
+    # A removed server is known by the outputs only.
+    ran_on = old_outputs.get("servers") if server_names else None
+    known_servers = [*server_names, *(ran_on if isinstance(ran_on, Mapping) else ())]
     services = tuple(
         ServiceChange(service=svc, container=f"{environment}-{svc}" if environment else svc,
                       op=s.op, changed=s.changed, server=server)
         for s in deploys if s.op not in ("same", "read")
-        for server, svc in [_server_and_service(s.name, pipeline, server_names)])
+        for server, svc in [_server_and_service(s.name, pipeline, known_servers)])
 
     def named(rtype: str, key: str, marker: str) -> tuple[NamedChange, ...]:
         out = []
