@@ -8,7 +8,10 @@
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/env.sh"
 if [[ -z "${PULUMI_BACKEND_URL:-}" ]]; then
     mkdir -p "${SLIPWAY_CACHE}/state"
-    export PULUMI_BACKEND_URL="file://${SLIPWAY_CACHE}/state"
+    # metadata=skip: no `.attrs` sidecar files, which the file backend rewrites in place (a run
+    # killed at that moment leaves the stack unreadable: "failed to load checkpoint: EOF"); the
+    # state files themselves are written to a temporary file and renamed.
+    export PULUMI_BACKEND_URL="file://${SLIPWAY_CACHE}/state?metadata=skip"
 fi
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}" && -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]]; then
     export PULUMI_CONFIG_PASSPHRASE=slipway-local-sandbox

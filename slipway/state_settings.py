@@ -59,7 +59,7 @@ def state_problems(stack: str, environ: Mapping[str, str]) -> list[str]:
             f"no state backend for stack '{stack}': set PULUMI_BACKEND_URL (e.g. s3://my-bucket/slipway"
             " or https://api.pulumi.com) or run `pulumi login <backend>`; the local sandbox's file"
             " backend is for the local stack only")
-    elif backend.rstrip("/") in _sandbox_state_dirs(environ):
+    elif backend.split("?", 1)[0].rstrip("/") in _sandbox_state_dirs(environ):
         problems.append(
             f"PULUMI_BACKEND_URL={backend} is the local sandbox's state folder; stack '{stack}' needs"
             " its real backend: set PULUMI_BACKEND_URL to it (e.g. s3://my-bucket/slipway)")

@@ -108,7 +108,8 @@ class Workspace:
         self.passphrase = "e2e-" + secrets.token_hex(8)
         self.state.mkdir(parents=True, exist_ok=True)
         self.env = {**toolchain_env(),
-                    "PULUMI_BACKEND_URL": f"file://{self.state}",
+                    # As scripts/local-env.sh: no sidecar a killed run could leave empty.
+                    "PULUMI_BACKEND_URL": f"file://{self.state}?metadata=skip",
                     "PULUMI_CONFIG_PASSPHRASE": self.passphrase}
         self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         self.registry = f"{self.sandbox['SANDBOX_REGISTRY']}/{self.env_name}"

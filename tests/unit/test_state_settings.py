@@ -31,6 +31,9 @@ def test_real_stack_refuses_the_public_passphrase_and_the_sandbox_state(tmp_path
     assert any("local sandbox's public passphrase" in p for p in problems)
     assert any("is the local sandbox's state folder" in p for p in problems)
     assert unsafe_program_settings("uat", env) and not unsafe_program_settings("local", env)
+    # As scripts/local-env.sh sets it (with its query) it is the same folder.
+    skip = {**env, "PULUMI_BACKEND_URL": f"file://{tmp_path}/.cache/slipway/state?metadata=skip"}
+    assert any("is the local sandbox's state folder" in p for p in state_problems("uat", skip))
 
 
 def test_real_stack_with_its_own_settings_passes(tmp_path: Path) -> None:
