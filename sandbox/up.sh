@@ -471,6 +471,22 @@ chmod 755 "$HOSTS_DIR"
 # which remounts /sys and makes dockerd die).
 in_host() { local h=$1; shift; nsenter --net="/run/netns/slipway-$h" "$@"; }
 
+# bridge_into HOST NAME PORT: the root namespace's 127.0.0.1:PORT at the host's own
+# 127.0.0.1:PORT, through a Unix socket (no routable address anywhere).
+bridge_into() {
+  local h=$1 name=$2 port=$3 d=$HOSTS_DIR/$1
+  if ! pid_alive "$h-$name-out" "$d/sock/$name.sock"; then
+    rm -f "$d/sock/$name.sock"
+    start_bg "$h-$name-out" "$LOGS/$h-bridges.log" socat \
+      "UNIX-LISTEN:$d/sock/$name.sock,fork,mode=600" "TCP:$LOOPBACK:$port"
+    wait_for 10 test -S "$d/sock/$name.sock" || die "$h $name bridge" "$LOGS/$h-bridges.log" "no socket"
+  fi
+  if ! pid_alive "$h-$name-in" "UNIX-CONNECT:$d/sock/$name.sock"; then
+    start_bg "$h-$name-in" "$LOGS/$h-bridges.log" nsenter --net="/run/netns/slipway-$h" socat \
+      "TCP-LISTEN:$port,bind=$LOOPBACK,fork,reuseaddr" "UNIX-CONNECT:$d/sock/$name.sock"
+  fi
+}
+
 host_up() {
   local h=$1 n=${1#h} d=$HOSTS_DIR/$1
   local ssh_port=$((2300 + n)) ns=slipway-$1
@@ -507,30 +523,11 @@ host_up() {
   docker -H "unix://$docker_sock" network inspect bridge >/dev/null 2>&1 &&
     die "$h dockerd" "$LOGS/$h-dockerd.log" "has a default bridge network (it must run with --bridge=none)"
 
-  # The registry, at the host's own 127.0.0.1:5000.
-  if ! pid_alive "$h-registry-out" "$d/sock/registry.sock"; then
-    rm -f "$d/sock/registry.sock"
-    start_bg "$h-registry-out" "$LOGS/$h-bridges.log" socat \
-      "UNIX-LISTEN:$d/sock/registry.sock,fork,mode=600" "TCP:$LOOPBACK:$REGISTRY_PORT"
-    wait_for 10 test -S "$d/sock/registry.sock" || die "$h registry bridge" "$LOGS/$h-bridges.log" "no socket"
-  fi
-  if ! pid_alive "$h-registry-in" "UNIX-CONNECT:$d/sock/registry.sock"; then
-    start_bg "$h-registry-in" "$LOGS/$h-bridges.log" nsenter --net="/run/netns/$ns" socat \
-      "TCP-LISTEN:$REGISTRY_PORT,bind=$LOOPBACK,fork,reuseaddr" "UNIX-CONNECT:$d/sock/registry.sock"
-  fi
-
-  # The sandbox's Postgres at the host's own 127.0.0.1:5432: the apps of several servers share one
-  # database, as a fleet does (the database host's own cluster, below, is another port).
-  if ! pid_alive "$h-pg-out" "$d/sock/pg.sock"; then
-    rm -f "$d/sock/pg.sock"
-    start_bg "$h-pg-out" "$LOGS/$h-bridges.log" socat \
-      "UNIX-LISTEN:$d/sock/pg.sock,fork,mode=600" "TCP:$LOOPBACK:$PG_PORT"
-    wait_for 10 test -S "$d/sock/pg.sock" || die "$h postgres bridge" "$LOGS/$h-bridges.log" "no socket"
-  fi
-  if ! pid_alive "$h-pg-in" "UNIX-CONNECT:$d/sock/pg.sock"; then
-    start_bg "$h-pg-in" "$LOGS/$h-bridges.log" nsenter --net="/run/netns/$ns" socat \
-      "TCP-LISTEN:$PG_PORT,bind=$LOOPBACK,fork,reuseaddr" "UNIX-CONNECT:$d/sock/pg.sock"
-  fi
+  # The registry, at the host's own 127.0.0.1:5000; the sandbox's Postgres at its own
+  # 127.0.0.1:5432 (the apps of several servers share one database, as a fleet does; the
+  # database host's own cluster, below, is another port).
+  bridge_into "$h" registry "$REGISTRY_PORT"
+  bridge_into "$h" pg "$PG_PORT"
 
   # sshd on the host's 127.0.0.1:22, its own host key; the deploy user's docker is the host's.
   [ -s "$d/ssh/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C "slipway-sandbox-$h" -f "$d/ssh/host_key"

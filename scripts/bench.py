@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from slipway.commands.migration import MigrationPlan
 from slipway.naming import MIGRATION_PLAN_ENV
 from tests.e2e.traffic import Traffic
-from tests.e2e.workspace import Workspace, free_port, host_server, sandbox_env
+from tests.e2e.workspace import Workspace, engine_errors, free_port, host_server, sandbox_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,8 @@ def timed(label: str, fn: object) -> float:
     ok = getattr(done, "returncode", 0) == 0
     print(f"{label:<44} {seconds:7.2f} s{'' if ok else '  (FAILED)'}", flush=True)
     if not ok:
-        print(getattr(done, "stdout", "")[-2000:], getattr(done, "stderr", "")[-2000:])
+        errors = engine_errors(done) if isinstance(done, subprocess.CompletedProcess) else ""
+        print(errors or getattr(done, "stdout", "")[-2000:], getattr(done, "stderr", "")[-2000:])
     return seconds
 
 
@@ -109,7 +110,7 @@ def rollout_on_three_hosts(sandbox: dict[str, str], tmp: Path) -> None:
                             "rollout": {"batchSize": 1}})
         first = ws.up()
         if first.returncode != 0:
-            print("rollout on three hosts: first up FAILED", first.stderr[-2000:])
+            print("rollout on three hosts: first up FAILED:", engine_errors(first), first.stderr[-2000:])
             return
         ws.commit("bench rollout")
         timed("pulumi up (new SHA, 3 hosts, batches of 1)", ws.up)
@@ -131,7 +132,7 @@ def main() -> int:
             print("first deploy (not measured) ...", flush=True)
             first = ws.up()
             if first.returncode != 0:
-                print(first.stdout[-3000:], first.stderr[-3000:])
+                print("first deploy FAILED:", engine_errors(first), first.stderr[-3000:])
                 return 1
             many_step_migration(ws)
             timed("pulumi preview (nothing changed)", lambda: ws.pulumi("preview"))

@@ -27,7 +27,16 @@ import yaml
 from slipway.delivery.plan_render import render
 from slipway.delivery.preview import read_plan
 from tests.e2e.traffic import HostTraffic
-from tests.e2e.workspace import REPO, Workspace, host_server, json_documents, run, sandbox_env
+from tests.e2e.workspace import (
+    REPO,
+    Workspace,
+    changes,
+    engine_errors,
+    host_server,
+    release_checkout,
+    run,
+    sandbox_env,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_providers]
 
@@ -85,13 +94,6 @@ def deploy_order(ws: Workspace) -> list[str]:
     return done
 
 
-def errors_of(done: subprocess.CompletedProcess[str]) -> str:
-    """The engine's errors, each after the name of the resource it is about."""
-    events = [d.get("diagnosticEvent") or {} for d in json_documents(done.stdout)]
-    return "\n".join(f"{str(e.get('urn', '')).rsplit('::', 1)[-1]}: {e.get('message', '')}"
-                     for e in events if e.get("severity") == "error")
-
-
 @contextmanager
 def load_on(ws: Workspace, hosts: tuple[str, ...]) -> Iterator[dict[str, HostTraffic]]:
     """20 clients and a 10 Hz prober on each host's proxy, from inside that host."""
@@ -130,7 +132,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 def test_1_the_first_release_reaches_every_server(ws: Workspace) -> None:
     done = ws.up()
-    assert done.returncode == 0, errors_of(done) + done.stderr[-3000:]
+    assert done.returncode == 0, engine_errors(done) + done.stderr[-3000:]
     sha = ws.shas[-1]
     assert {h: serving(ws, h) for h in HOSTS} == {h: sha for h in HOSTS}
     assert ws.outputs()["servers"] == {h: {"backend": sha} for h in HOSTS}
@@ -144,7 +146,7 @@ def test_2_a_release_rolls_batch_by_batch_with_zero_failed_requests(ws: Workspac
     old, new = ws.shas[-1], ws.commit("second release")
     with load_on(ws, HOSTS) as traffic:
         done = ws.up()
-    assert done.returncode == 0, errors_of(done) + done.stderr[-3000:]
+    assert done.returncode == 0, engine_errors(done) + done.stderr[-3000:]
     for host, seen in traffic.items():
         assert seen.failures == 0, seen.summary()
         assert seen.shas[0] == old and seen.shas[-1] == new, (host, seen.shas)
@@ -165,7 +167,7 @@ def test_3_a_release_failing_on_the_second_server_stops_the_rollout_there(ws: Wo
     with port_taken("h2", other), load_on(ws, ("h1", "h2")) as traffic:
         done = ws.up()
     assert done.returncode != 0
-    errors = errors_of(done)
+    errors = engine_errors(done)
     assert "app-h2-backend-deploy" in errors, errors
     assert f"slipway [h2 (deploy@127.0.0.1:{ws.sandbox['SANDBOX_H2_SSH_PORT']})]: FAILED" in errors, errors
     assert "did not answer" in errors, errors
@@ -180,7 +182,7 @@ def test_3_a_release_failing_on_the_second_server_stops_the_rollout_there(ws: Wo
 def test_4_the_next_up_converges_every_server(ws: Workspace) -> None:
     new = ws.shas[-1]
     done = ws.up()
-    assert done.returncode == 0, errors_of(done) + done.stderr[-3000:]
+    assert done.returncode == 0, engine_errors(done) + done.stderr[-3000:]
     assert {h: serving(ws, h) for h in HOSTS} == {h: new for h in HOSTS}
     assert ws.outputs()["servers"] == {h: {"backend": new} for h in HOSTS}
     assert "h1" not in deploy_order(ws)  # it already ran this release
@@ -199,7 +201,7 @@ def test_5_a_server_is_added_and_another_removed_in_one_up(ws: Workspace) -> Non
     assert f"`{ws.env_name}-backend` on `h4` started (new)" in body, body
     with load_on(ws, ("h1", "h3")) as traffic:
         done = ws.up()
-    assert done.returncode == 0, errors_of(done) + done.stderr[-3000:]
+    assert done.returncode == 0, engine_errors(done) + done.stderr[-3000:]
     assert serving(ws, "h4") == sha
     assert containers_on(ws, "h2") == {}  # its releases and then its proxy are gone
     assert serving(ws, "h2") == ""
@@ -207,39 +209,16 @@ def test_5_a_server_is_added_and_another_removed_in_one_up(ws: Workspace) -> Non
     assert ws.outputs()["servers"] == {h: {"backend": sha} for h in ("h1", "h3", "h4")}
 
 
-def changes(ws: Workspace) -> dict[str, str]:
-    """Resource name -> what the last `up` did to it, for every resource it did not leave alone."""
-    out = {}
-    for event in ws.last_events:
-        metadata = (event.get("resOutputsEvent") or {}).get("metadata") or {}
-        op, urn = str(metadata.get("op", "")), str(metadata.get("urn", ""))
-        if op and op != "same" and "pulumi:pulumi:Stack" not in urn:
-            out[urn.rsplit("::", 1)[-1]] = op
-    return out
-
-
-def single_server_release(into: Path) -> Path:
-    has = run(["git", "-C", str(REPO), "cat-file", "-e", f"{SINGLE_SERVER_RELEASE}^{{commit}}"])
-    if has.returncode != 0:
-        pytest.skip(f"this clone lacks the single-server release {SINGLE_SERVER_RELEASE} (a shallow clone)")
-    into.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", SINGLE_SERVER_RELEASE], capture_output=True,
-                             check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    (into / ".venv").symlink_to(REPO / ".venv")
-    return into
-
-
 def test_a_single_server_stack_becomes_the_first_of_several_in_place(tmp_path: Path) -> None:
     sandbox = sandbox_env()
-    ws = Workspace(tmp_path, sandbox, project=single_server_release(tmp_path / "previous"))
+    ws = Workspace(tmp_path, sandbox, project=release_checkout(SINGLE_SERVER_RELEASE, tmp_path / "previous"))
     h1, h2 = host_entry(sandbox, "h1", "web1"), host_entry(sandbox, "h2", "web2")
     ws.setup()
     try:
         single = {k: v for k, v in h1.items() if k != "name"}
         ws.update_config(**{"server": single, "services.frontend": None})
         first = ws.up()
-        assert first.returncode == 0, errors_of(first) + first.stderr[-3000:]
+        assert first.returncode == 0, engine_errors(first) + first.stderr[-3000:]
         before = {n: c["Id"] for n, c in containers_on(ws, "h1").items()}
         sha = ws.shas[-1]
 
@@ -247,7 +226,7 @@ def test_a_single_server_stack_becomes_the_first_of_several_in_place(tmp_path: P
         ws.update_config(**{"server": None, "servers": [h1, h2]})
         with load_on(ws, ("h1",)) as traffic:
             upgraded = ws.up()
-        assert upgraded.returncode == 0, errors_of(upgraded) + upgraded.stderr[-3000:]
+        assert upgraded.returncode == 0, engine_errors(upgraded) + upgraded.stderr[-3000:]
         assert traffic["h1"].failures == 0, traffic["h1"].summary()
         # h1 keeps its containers: nothing removed and created again; h2 joins.
         assert {n: c["Id"] for n, c in containers_on(ws, "h1").items()} == before

@@ -5,13 +5,12 @@ but the new ones created, and an outage no longer than the previous release's ow
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.traffic import Traffic
-from tests.e2e.workspace import REPO, Workspace, run, sandbox_env
+from tests.e2e.workspace import REPO, Workspace, changes, release_checkout, sandbox_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_providers]
 
@@ -23,31 +22,8 @@ PREVIOUS_RELEASE = "2e1e885"
 PREVIOUS_OUTAGE_PROBES = 12
 
 
-def previous_release(into: Path) -> Path:
-    has = run(["git", "-C", str(REPO), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"])
-    if has.returncode != 0:
-        pytest.skip(f"this clone lacks the previous release {PREVIOUS_RELEASE} (a shallow clone)")
-    into.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", PREVIOUS_RELEASE], capture_output=True,
-                             check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    (into / ".venv").symlink_to(REPO / ".venv")  # its policy pack's launcher looks for ../.venv
-    return into
-
-
-def changes(ws: Workspace) -> dict[str, str]:
-    """Resource name -> what the last `up` did to it, for every resource it did not leave alone."""
-    out = {}
-    for event in ws.last_events:
-        metadata = (event.get("resOutputsEvent") or {}).get("metadata") or {}
-        op, urn = str(metadata.get("op", "")), str(metadata.get("urn", ""))
-        if op and op != "same" and "pulumi:pulumi:Stack" not in urn:
-            out[urn.rsplit("::", 1)[-1]] = op
-    return out
-
-
 def test_a_stack_of_the_previous_release_moves_behind_the_proxy_in_one_up(tmp_path: Path) -> None:
-    ws = Workspace(tmp_path, sandbox_env(), project=previous_release(tmp_path / "previous"))
+    ws = Workspace(tmp_path, sandbox_env(), project=release_checkout(PREVIOUS_RELEASE, tmp_path / "previous"))
     ws.setup()
     try:
         # The previous release's config: the app on the service's port, no frontend (its layout

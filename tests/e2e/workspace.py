@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests import sandbox_access
@@ -338,3 +339,35 @@ class Workspace:
         except urllib.error.HTTPError as err:
             if err.code not in (409, 422):
                 raise
+
+
+def changes(ws: Workspace) -> dict[str, str]:
+    """Resource name -> what the last `up` did to it, for every resource it did not leave alone."""
+    out = {}
+    for event in ws.last_events:
+        metadata = (event.get("resOutputsEvent") or {}).get("metadata") or {}
+        op, urn = str(metadata.get("op", "")), str(metadata.get("urn", ""))
+        if op and op != "same" and "pulumi:pulumi:Stack" not in urn:
+            out[urn.rsplit("::", 1)[-1]] = op
+    return out
+
+
+def release_checkout(commit: str, into: Path) -> Path:
+    """An earlier slipway release's files (to deploy a stack with it, then upgrade it with this
+    one); the test skips when this clone lacks the commit (a shallow clone)."""
+    has = run(["git", "-C", str(REPO), "cat-file", "-e", f"{commit}^{{commit}}"])
+    if has.returncode != 0:
+        pytest.skip(f"this clone lacks the earlier release {commit} (a shallow clone)")
+    into.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    (into / ".venv").symlink_to(REPO / ".venv")  # its policy pack's launcher looks for ../.venv
+    return into
+
+
+def engine_errors(done: subprocess.CompletedProcess[str]) -> str:
+    """The engine's errors of a `pulumi up --json`, each after the name of the resource it is about."""
+    events = [d.get("diagnosticEvent") or {} for d in json_documents(done.stdout)]
+    return "\n".join(f"{str(e.get('urn', '')).rsplit('::', 1)[-1]}: {e.get('message', '')}"
+                     for e in events if e.get("severity") == "error")
