@@ -615,7 +615,7 @@ class StackConfig:
     @property
     def multi_server(self) -> bool:
         """Configured with `slipway:servers` (named servers) rather than `slipway:server`."""
-        return self.servers[0].name != SINGLE_SERVER_NAME or len(self.servers) > 1
+        return self.servers[0].name != SINGLE_SERVER_NAME  # a reserved name in `servers`
 
     def servers_of(self, service: ServiceConfig) -> tuple[ServerConfig, ...]:
         """The servers that run `service`, in rollout order."""

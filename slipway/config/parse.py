@@ -90,13 +90,14 @@ def parse_stack_config(
     if problems or isinstance(release, Problem):
         raise ConfigError(stack, problems)
     assert secrets["server"] is not None and secrets["database"] is not None  # else a problem above
+    servers = _servers(spec, secrets["server"], server_keys)
     return StackConfig(
         stack=stack,
         environment=spec.environment,
         release=release,
         app_url=spec.app_url,
         registry=_with(RegistryConfig, spec.registry, password=secrets["registry"]),
-        servers=_servers(spec, secrets["server"], server_keys),
+        servers=servers,
         rollout=spec.rollout,
         database=_with(DatabaseConfig, spec.database, admin_password=secrets["database"], stack=stack),
         services=tuple(_with(ServiceConfig, s, name=n) for n, s in spec.services.items()),
@@ -104,7 +105,7 @@ def parse_stack_config(
         github=_with(GitHubConfig, spec.github, token=secrets["github"]),
         proxy=spec.proxy,
         backup=BackupConfig.resolve(spec.backup, environment=spec.environment,
-                                    deploy_dir=_servers(spec, secrets["server"], {})[0].deploy_dir),
+                                    deploy_dir=servers[0].deploy_dir),
         secrets=app_secrets,
     )
 

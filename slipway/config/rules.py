@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, ValidationError
 
 from slipway.config.fixes import set_command
-from slipway.config.models import DATABASE_URL_ENV, NAMESPACE, StackSpec
+from slipway.config.models import DATABASE_URL_ENV, NAMESPACE, SINGLE_SERVER_NAME, StackSpec
 from slipway.errors import Problem
 from slipway.secret import Secret, looks_secret
 
@@ -170,17 +170,21 @@ def _server_problems(sections: Mapping[str, Any], stack: str) -> list[Problem]:
     if servers is not None and not servers:
         found.append(Problem(several, "is empty", f"list at least one server, or use {one}"))
     seen_names: set[str] = set()
-    seen_places: dict[tuple[str, int, str], str] = {}
+    seen_places: dict[tuple[str, int], str] = {}
     for index, entry in enumerate(servers or ()):
         at = f"{several}[{index}]"
         if entry.name in seen_names:
             found.append(Problem(f"{at}.name", f"'{entry.name}' is used by an earlier server",
                                  "give every server its own name"))
+        elif entry.name == SINGLE_SERVER_NAME:
+            found.append(Problem(f"{at}.name", f"'{entry.name}' is the name slipway gives the one server"
+                                               f" of {one}", "name it after the machine, e.g. web1"))
         seen_names.add(entry.name)
-        place = (entry.host, entry.port, entry.deploy_dir)
+        # One machine twice would be one Docker engine with two proxies on the same port.
+        place = (entry.host.lower(), entry.port)
         if place in seen_places:
-            found.append(Problem(at, f"{entry.host}:{entry.port} ({entry.deploy_dir}) is already server"
-                                     f" '{seen_places[place]}'", "list each server once"))
+            found.append(Problem(f"{at}.host", f"{entry.host}:{entry.port} is already server"
+                                               f" '{seen_places[place]}'", "list each server once"))
         seen_places.setdefault(place, entry.name)
     known = [s.name for s in servers] if servers else []
     for name, svc in (sections.get("services") or {}).items():
