@@ -73,7 +73,7 @@ class Service(pulumi.ComponentResource):
                 drain_seconds=svc.drain_seconds, stop_timeout_seconds=svc.stop_timeout_seconds,
                 keep_releases=svc.keep_releases, agent=agent,
                 where=server.where, operation=args.operation,
-                actor=args.actor, pause_seconds=args.pause_seconds,
+                actor=args.actor, pause_seconds=args.pause_seconds, proxy_listen=args.proxy.listen,
             )
 
         plans = pulumi.Output.all(args.image, args.migrated_image, args.agent).apply(plan)

@@ -30,6 +30,7 @@ _AGENT = r"""#!/bin/sh
 #   sh agent.sh deploy --env E --service S --sha SHA --image IMAGE --health-path P --health-seconds N
 #       --dir D --id DEPLOY_ID --ports P1,P2 --port PORT --proxy-image IMAGE --drain-seconds N
 #       --stop-seconds N --keep N --operation deploy|rollback --where WHERE --actor WHO [--pause N]
+#       [--proxy-host ADDRESS]        (where the proxy answers on this server; 127.0.0.1)
 #       -- DOCKER_CREATE_ARGV...      (reads the env file on stdin, prints one JSON line)
 #   sh agent.sh proxy-config --dir D --container NAME   (reads nginx.conf on stdin)
 #   sh agent.sh remove --env E --service S --dir D --id DEPLOY_ID
@@ -50,7 +51,7 @@ upstream() { printf 'server 127.0.0.1:%s max_fails=0;\n' "$1"; }  # slipway.comm
 # routes_to PORT: a new request through the proxy is answered, successfully, by 127.0.0.1:PORT.
 # The proxy names the upstream that answered only to a request that asks (slipway.commands.proxy).
 routes_to() {
-  curl -sS -o /dev/null -D - --max-time 3 -H 'X-Slipway-Probe: 1' "http://127.0.0.1:$port$health_path" \
+  curl -sS -o /dev/null -D - --max-time 3 -H 'X-Slipway-Probe: 1' "http://$proxy_host:$port$health_path" \
     2>/dev/null | tr -d '\r' | awk -v want="127.0.0.1:$1" '
       NR == 1 { ok = ($2 ~ /^[23]/) }
       tolower($1) == "x-slipway-upstream:" && $2 == want { hit = 1 }
@@ -141,7 +142,7 @@ point_proxy() {
   fi
   docker start "$proxy" >/dev/null
   deadline=$(( $(date +%s) + 15 ))
-  until answers "http://127.0.0.1:$port$health_path"; do
+  until answers "http://$proxy_host:$port$health_path"; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
       log "the proxy does not answer on port $port:"
       docker logs --tail 20 "$proxy" >&2 2>&1 || true
@@ -184,7 +185,7 @@ keep_only() {
 }
 
 deploy() {
-  keep=3 drain=10 stop_seconds=30 operation=deploy actor=unknown pause=0
+  keep=3 drain=10 stop_seconds=30 operation=deploy actor=unknown pause=0 proxy_host=127.0.0.1
   while [ $# -gt 0 ]; do
     case $1 in
       --env) env=$2 ;; --service) service=$2 ;; --sha) sha=$2 ;; --image) image=$2 ;;
@@ -192,7 +193,7 @@ deploy() {
       --root) root=$2 ;; --id) id=$2 ;; --ports) ports=$2 ;; --port) port=$2 ;;
       --proxy-image) proxy_image=$2 ;; --drain-seconds) drain=$2 ;; --stop-seconds) stop_seconds=$2 ;;
       --keep) keep=$2 ;; --operation) operation=$2 ;; --where) where=$2 ;; --actor) actor=$2 ;;
-      --pause) pause=$2 ;;
+      --pause) pause=$2 ;; --proxy-host) proxy_host=$2 ;;
       --) shift; break ;;
       *) log "deploy: unknown option $1"; exit 2 ;;
     esac

@@ -61,6 +61,12 @@ class DeployPlan:
     operation: str = "deploy"  # or "rollback" (a pinned earlier SHA): for the audit log
     actor: str = "unknown"  # who ran it (the CI actor or user@host): for the audit log
     pause_seconds: int = 0  # a rollout's pause between batches: waited before this server switches
+    proxy_listen: str = "127.0.0.1"  # where the service's proxy listens (proxy.listen)
+
+    @property
+    def proxy_host(self) -> str:
+        """Where the agent asks the proxy: its listen address (loopback for a wildcard)."""
+        return {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(self.proxy_listen, self.proxy_listen)  # noqa: S104
 
     @property
     def directory(self) -> str:
@@ -128,6 +134,8 @@ def deploy_command(plan: DeployPlan) -> str:
     }
     if plan.pause_seconds:
         options["--pause"] = str(plan.pause_seconds)
+    if plan.proxy_host != "127.0.0.1":
+        options["--proxy-host"] = plan.proxy_host
     return _q(["timeout", "--kill-after=15", str(plan.command_timeout_seconds), "sh", plan.agent, "deploy",
                *(item for pair in options.items() for item in pair), "--", *create_argv(plan)])
 

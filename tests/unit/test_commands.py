@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import shutil
 import subprocess
@@ -141,6 +142,19 @@ def test_deploy_is_one_short_call_to_the_agent() -> None:
     assert create[-4:] == ["gunicorn", "app.wsgi", "--bind", "127.0.0.1:@PORT@"]
     # Short: no script on the command line, so a failure's message is the agent's own words.
     assert "\n" not in deploy_command(plan()) and len(deploy_command(plan())) < 2500
+
+
+def test_a_rollout_pause_and_a_proxy_not_on_loopback_are_passed_to_the_agent() -> None:
+    def options(**changes: object) -> dict[str, str]:
+        argv = shlex.split(deploy_command(dataclasses.replace(plan(), **changes)))
+        split = argv.index("--")
+        return dict(zip(argv[6:split:2], argv[7:split:2], strict=True))
+
+    assert "--pause" not in options() and "--proxy-host" not in options()
+    assert options(pause_seconds=30)["--pause"] == "30"
+    assert options(proxy_listen="203.0.113.10")["--proxy-host"] == "203.0.113.10"
+    assert "--proxy-host" not in options(proxy_listen="0.0.0.0")  # noqa: S104 (asked on loopback)
+    assert options(proxy_listen="[::]")["--proxy-host"] == "[::1]"
 
 
 def test_remove_only_names_its_own_service_and_deploy() -> None:
