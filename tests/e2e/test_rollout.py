@@ -209,6 +209,21 @@ def test_5_a_server_is_added_and_another_removed_in_one_up(ws: Workspace) -> Non
     assert ws.outputs()["servers"] == {h: {"backend": sha} for h in ("h1", "h3", "h4")}
 
 
+def test_6_a_rollback_pin_rolls_back_every_server(ws: Workspace) -> None:
+    hosts = ("h1", "h3", "h4")
+    before = ws.shas[-2]  # the second release: h1 and h3 kept it, h4 never ran it
+    ws.update_config(sha=before)
+    with load_on(ws, hosts) as traffic:
+        done = ws.up()
+    assert done.returncode == 0, engine_errors(done) + done.stderr[-3000:]
+    assert {h: serving(ws, h) for h in hosts} == {h: before for h in hosts}
+    assert all(t.failures == 0 for t in traffic.values()), [t.summary() for t in traffic.values()]
+    outputs = ws.outputs()
+    assert outputs["servers"] == {h: {"backend": before} for h in hosts}
+    assert outputs["migrations"] == "skipped (rollback)"
+    assert deploy_order(ws) == list(hosts)
+
+
 def test_a_single_server_stack_becomes_the_first_of_several_in_place(tmp_path: Path) -> None:
     sandbox = sandbox_env()
     ws = Workspace(tmp_path, sandbox, project=release_checkout(SINGLE_SERVER_RELEASE, tmp_path / "previous"))
