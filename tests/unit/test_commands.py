@@ -7,6 +7,7 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,7 +146,7 @@ def test_deploy_is_one_short_call_to_the_agent() -> None:
 
 
 def test_a_rollout_pause_and_a_proxy_not_on_loopback_are_passed_to_the_agent() -> None:
-    def options(**changes: object) -> dict[str, str]:
+    def options(**changes: Any) -> dict[str, str]:
         argv = shlex.split(deploy_command(dataclasses.replace(plan(), **changes)))
         split = argv.index("--")
         return dict(zip(argv[6:split:2], argv[7:split:2], strict=True))
