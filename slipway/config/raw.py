@@ -14,7 +14,7 @@ from typing import Any
 
 from slipway.config.fields import ENV_VAR_PATTERN
 from slipway.config.fixes import set_command
-from slipway.config.models import NAMESPACE, SECRET_KEYS
+from slipway.config.models import NAMESPACE, SECRET_KEYS, SERVER_NAME_PATTERN
 from slipway.errors import Problem
 from slipway.secret import Secret
 
@@ -92,7 +92,7 @@ class RawConfig:
         """`slipway:sshPrivateKeys`: server name -> that server's deploy key (else sshPrivateKey)."""
         keys = self._secret_map(
             "sshPrivateKeys", "web2", "deploy keys must be encrypted",
-            lambda name: None if re.match(r"^[a-z][a-z0-9-]{0,30}$", name) else (
+            lambda name: None if re.match(SERVER_NAME_PATTERN, name) else (
                 "is not a server name", "use the name of one of slipway:servers"),
             "server name: private key", example_file="~/.ssh/web2_deploy_ed25519")
         for name, key in list(keys.items()):

@@ -166,26 +166,27 @@ def _config_value(config: Mapping[str, Any], key: str) -> str | None:
     return None if text is None or text == "[secret]" else text.strip()
 
 
-def _github_environment(config: Mapping[str, Any]) -> str | None:
-    """`environment` of the structured `slipway:github` value (a JSON string in the preview)."""
-    raw = config.get("slipway:github")
+def _structured(config: Mapping[str, Any], key: str) -> Any:
+    """A structured config value (a JSON string in the preview), or None if it is not one."""
+    raw = config.get(key)
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            return json.loads(raw)
         except ValueError:
             return None
+    return raw
+
+
+def _github_environment(config: Mapping[str, Any]) -> str | None:
+    """`environment` of the structured `slipway:github` value."""
+    raw = _structured(config, "slipway:github")
     value = raw.get("environment") if isinstance(raw, Mapping) else None
     return value if isinstance(value, str) and value else None
 
 
 def _server_names(config: Mapping[str, Any]) -> list[str]:
-    """The names in the structured `slipway:servers` value (a JSON string in the preview)."""
-    raw = config.get("slipway:servers")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return []
+    """The names in the structured `slipway:servers` value."""
+    raw = _structured(config, "slipway:servers")
     entries = raw if isinstance(raw, list) else []
     return [str(e["name"]) for e in entries if isinstance(e, Mapping) and isinstance(e.get("name"), str)]
 

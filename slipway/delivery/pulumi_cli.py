@@ -19,10 +19,16 @@ from typing import Any
 from slipway.secret import Secret
 
 
+def structured(config: Mapping[str, Any], key: str) -> Any:
+    """A structured config value (`slipway:servers` ...) as `config()` returns it, decoded; None
+    when unset."""
+    raw = config.get(key)
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
 def section(config: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """A structured config value (`slipway:server` ...) as `config()` returns it, or {}."""
-    raw = config.get(key) or {}
-    value = raw if isinstance(raw, dict) else json.loads(str(raw))
+    """A structured mapping (`slipway:server` ...) as `config()` returns it, or {}."""
+    value = structured(config, key) or {}
     return dict(value) if isinstance(value, dict) else {}
 
 

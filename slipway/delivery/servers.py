@@ -3,12 +3,11 @@ read from the stack's config, `slipway:server` or `slipway:servers`, with each o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from slipway.delivery.pulumi_cli import PulumiCli
+from slipway.delivery.pulumi_cli import PulumiCli, section, structured
 from slipway.delivery.remote import Server
 from slipway.secret import Secret
 
@@ -22,18 +21,14 @@ class StackServer:
     deploy_dir: str
 
 
-def _decoded(raw: Any) -> Any:
-    return json.loads(raw) if isinstance(raw, str) else raw
-
-
 def servers_of(config: Mapping[str, Any]) -> list[StackServer]:
     """Every server in rollout order; the first is the primary (database tunnel, backups)."""
-    listed = _decoded(config.get("slipway:servers"))
+    listed = structured(config, "slipway:servers")
     if isinstance(listed, list) and listed:
         return [StackServer(str(s["name"]), Server(host=s["host"], port=int(s.get("port", 22)),
                                                    user=s.get("user", "deploy"), host_key=s["hostKey"]),
                             str(s.get("deployDir", DEFAULT_DEPLOY_DIR))) for s in listed]
-    one = _decoded(config.get("slipway:server")) or {}
+    one = section(config, "slipway:server")
     return [StackServer(None, Server(host=one["host"], port=int(one.get("port", 22)), user=one["user"],
                                      host_key=one["hostKey"]), str(one.get("deployDir", DEFAULT_DEPLOY_DIR)))]
 

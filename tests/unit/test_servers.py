@@ -34,9 +34,21 @@ def raw_with(**overrides: object) -> dict[str, str]:
     return raw
 
 
-def problems(raw: dict[str, str], tmp_path: Path) -> list[str]:
+def service_on(service: str, servers: list[str]) -> dict[str, str]:
+    """The fleet config with `services.<service>.servers` set."""
+    raw = raw_with()
+    services = json.loads(raw["slipway:services"])
+    services[service]["servers"] = servers
+    raw["slipway:services"] = json.dumps(services)
+    return raw
+
+
+def problems(raw: dict[str, str], tmp_path: Path, secret_keys: set[str] | None = None) -> list[str]:
+    """Every problem the config has, as `key: message` (the error text must hold no secret)."""
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(raw, set(SECRETS), stack="dev", project_dir=project_dir(tmp_path), git=FakeGit())
+        parse_stack_config(raw, set(SECRETS) if secret_keys is None else secret_keys, stack="dev",
+                           project_dir=project_dir(tmp_path), git=FakeGit())
+    assert "d2ViMi1vd24ta2V5" not in str(caught.value)  # WEB2_KEY's body
     return [f"{p.key}: {p.message}" for p in caught.value.problems]
 
 
@@ -87,11 +99,7 @@ def test_a_batch_switches_together(tmp_path: Path) -> None:
 
 
 def test_a_service_runs_only_on_the_servers_it_names(tmp_path: Path) -> None:
-    raw = raw_with()
-    services = json.loads(raw["slipway:services"])
-    services["frontend"]["servers"] = ["web2"]
-    raw["slipway:services"] = json.dumps(services)
-    result = graph(raw, tmp_path)
+    result = graph(service_on("frontend", ["web2"]), tmp_path)
     fronts = sorted(r.name for r in result.registrations if r.name.endswith("-frontend-deploy"))
     assert fronts == ["app-web2-frontend-deploy"]
 
@@ -132,11 +140,7 @@ def test_bad_server_config_is_named(overrides: dict[str, object], expected: str,
 
 
 def test_a_service_naming_an_unknown_server_is_refused(tmp_path: Path) -> None:
-    raw = raw_with()
-    services = json.loads(raw["slipway:services"])
-    services["backend"]["servers"] = ["web9"]
-    raw["slipway:services"] = json.dumps(services)
-    found = problems(raw, tmp_path)
+    found = problems(service_on("backend", ["web9"]), tmp_path)
     assert "slipway:services.backend.servers: names 'web9', which is not a server (web1, web2, web3)" in found
 
 
@@ -162,9 +166,5 @@ def test_a_server_may_have_its_own_deploy_key(tmp_path: Path) -> None:
 ])
 def test_bad_server_keys_are_named(keys: dict[str, str], secret: bool, expected: str, tmp_path: Path) -> None:
     raw = {**raw_with(), "slipway:sshPrivateKeys": json.dumps(keys)}
-    secret_keys = {*SECRETS, "slipway:sshPrivateKeys"} if secret else set(SECRETS)
-    with pytest.raises(ConfigError) as caught:
-        parse_stack_config(raw, secret_keys, stack="dev", project_dir=project_dir(tmp_path), git=FakeGit())
-    found = [f"{p.key}: {p.message}" for p in caught.value.problems]
+    found = problems(raw, tmp_path, {*SECRETS, "slipway:sshPrivateKeys"} if secret else set(SECRETS))
     assert any(p.startswith(expected) for p in found), found
-    assert "d2ViMi1vd24ta2V5" not in str(caught.value)
