@@ -5,7 +5,8 @@ The agent's file name carries a hash of its text, so a new slipway version insta
 beside the old one (old deploys' `delete` commands still find theirs) and an unchanged one is
 never written twice. Its deploy is the blue/green switch: the new release starts beside the live
 one on the other internal port, is health-checked there, the service's proxy is pointed at it
-(graceful reload), the old one drains and stops. A release that never gets healthy is removed;
+(graceful reload), the old one drains and stops in the background (the deploy is done at the
+switch; the next one waits for that retirement). A release that never gets healthy is removed;
 the live one never stopped serving.
 """
 
@@ -34,6 +35,8 @@ _AGENT = r"""#!/bin/sh
 #       -- DOCKER_CREATE_ARGV...      (reads the env file on stdin, prints one JSON line)
 #   sh agent.sh proxy-config --dir D --container NAME   (reads nginx.conf on stdin)
 #   sh agent.sh remove --env E --service S --dir D --id DEPLOY_ID
+#   sh agent.sh retire --env E --service S --dir D --container NAME --drain-seconds N --stop-seconds N
+#       --keep N                      (started by deploy, detached: drains, stops, prunes)
 #   sh agent.sh audit --root DEPLOY_DIR
 # Messages go to stderr. Every release runs as <env>-<service>-<sha12>-<port>, on one of two
 # internal ports; the service's proxy (<env>-<service>-proxy) listens on PORT and sends traffic
@@ -184,6 +187,52 @@ keep_only() {
     | tail -n "+$(( $1 + 1 ))" | while read -r old; do docker rm --force "$old" >/dev/null; done
 }
 
+# The replaced release is retired in the background: the deploy is done once the new release takes
+# the traffic, and the old one still gets its whole drain. DIR/retiring holds the retirement's pid
+# while it runs; whatever needs the old release's port or containers waits for it first.
+retirement_pid() { cat "$dir/retiring" 2>/dev/null || true; }
+wait_retired() {  # wait_retired SECONDS: 0 once no retirement of this service runs
+  pid=$(retirement_pid)
+  [ -n "$pid" ] || return 0
+  deadline=$(( $(date +%s) + $1 ))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      log "the retirement of the previous release (pid $pid) is still running"; return 1
+    fi
+    sleep 0.1 2>/dev/null || sleep 1
+  done
+  rm -f "$dir/retiring"
+}
+retire_in_background() {  # retire_in_background CONTAINER
+  # Its own session and no open descriptors: the SSH session ends now, the retirement carries on.
+  detach=""; if command -v setsid >/dev/null; then detach=setsid; fi
+  $detach sh "$0" retire --env "$env" --service "$service" --dir "$dir" --container "$1" \
+    --drain-seconds "$drain" --stop-seconds "$stop_seconds" --keep "$keep" \
+    </dev/null >>"$dir/retire.log" 2>&1 &
+  echo $! > "$dir/retiring"
+}
+retire() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --env) env=$2 ;; --service) service=$2 ;; --dir) dir=$2 ;; --container) live=$2 ;;
+      --drain-seconds) drain=$2 ;; --stop-seconds) stop_seconds=$2 ;; --keep) keep=$2 ;;
+      *) log "retire: unknown option $1"; exit 2 ;;
+    esac
+    shift 2
+  done
+  legacy="$env-$service"
+  # Drain: requests already at the old release finish, then it stops (and is kept, stopped).
+  if [ "$drain" -gt 0 ]; then sleep "$drain"; fi
+  if [ -n "$live" ]; then docker stop --time "$stop_seconds" "$live" >/dev/null || true; fi
+  # Containers of the earlier layout (one per service, on the service's port) are done now.
+  for old in "$legacy" "$legacy-previous" "$legacy-failed"; do
+    if exists "$old"; then docker rm --force "$old" >/dev/null; fi
+  done
+  keep_only "$keep"
+  log "$(date -u +%Y-%m-%dT%H:%M:%SZ) retired ${live:-$legacy}"
+  rm -f "$dir/retiring"
+}
+
 deploy() {
   keep=3 drain=10 stop_seconds=30 operation=deploy actor=unknown pause=0 proxy_host=127.0.0.1
   while [ $# -gt 0 ]; do
@@ -242,6 +291,8 @@ deploy() {
     log "rollout: waiting ${pause}s before switching this server"
     sleep "$pause"
   fi
+  # The port the new release gets may still be held by the release the last deploy replaced.
+  wait_retired $(( drain + stop_seconds + 30 )) || exit 1
   # The other internal port is the new release's.
   p1=${ports%,*} p2=${ports#*,}
   if [ "$live_port" = "$p1" ]; then new_port=$p2; else new_port=$p1; fi
@@ -299,17 +350,13 @@ deploy() {
   mv -f "$dir/.active.tmp" "$dir/active"
   port_live=$new_port
   log "$sha is healthy at $url and takes the traffic of port $port"
-  # Drain: requests already at the old release finish, then it stops (and is kept, stopped).
-  if [ -n "$live" ] || exists "$legacy"; then
-    if [ "$drain" -gt 0 ]; then sleep "$drain"; fi
-  fi
-  if [ -n "$live" ]; then docker stop --time "$stop_seconds" "$live" >/dev/null || true; fi
-  # Containers of the earlier layout (one per service, on the service's port) are done now.
-  for old in "$legacy" "$legacy-previous" "$legacy-failed"; do
-    if exists "$old"; then docker rm --force "$old" >/dev/null; fi
-  done
-  keep_only "$keep"
   audit "$([ "$operation" = rollback ] && echo rolled-back || echo deployed)"
+  if [ -n "$live" ] || exists "$legacy"; then
+    retire_in_background "$live"
+    log "${live:-$legacy} drains for ${drain}s, then stops (in the background)"
+  else
+    keep_only "$keep"
+  fi
   report
 }
 
@@ -345,6 +392,8 @@ remove() {
   live=""
   if [ -s "$dir/active" ]; then read -r live _ < "$dir/active" || true; fi
   if [ -n "$live" ] && [ "$(label "$live" slipway.deploy)" != "$id" ]; then return 0; fi
+  pid=$(retirement_pid)
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
   # The releases first, the proxy last (it answers until nothing is behind it).
   docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
     --filter label=slipway.role=app --format '{{.Names}}' \
@@ -358,8 +407,9 @@ case "${1:-}" in
   deploy) shift; deploy "$@" ;;
   proxy-config) shift; proxy_config "$@" ;;
   remove) shift; remove "$@" ;;
+  retire) shift; retire "$@" ;;
   audit) cat "${3:?usage: agent.sh audit --root DEPLOY_DIR}/.slipway/audit.log" 2>/dev/null || true ;;
-  *) log "usage: agent.sh deploy|proxy-config|remove|audit ..."; exit 2 ;;
+  *) log "usage: agent.sh deploy|proxy-config|remove|retire|audit ..."; exit 2 ;;
 esac
 """
 

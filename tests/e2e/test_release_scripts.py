@@ -134,6 +134,15 @@ class Env:
         return run(["python3", "-m", "slipway.runners.migrate"], cwd=REPO, input=self.env_text(),
                    env={**os.environ, "SLIPWAY_MIGRATION_PLAN": plan.to_json()})
 
+    def wait_stopped(self, name: str, seconds: float = 60) -> dict[str, Any] | None:
+        """The container once it no longer runs (a retirement drains, then stops it), or as it is
+        when `seconds` have passed."""
+        deadline = time.monotonic() + seconds
+        while (found := self.inspect(name)) is not None and found["State"]["Running"] \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return found
+
     def inspect(self, name: str | None = None) -> dict[str, Any] | None:
         done = run(["docker", "inspect", name or self.container])
         return dict(json.loads(done.stdout)[0]) if done.returncode == 0 else None
@@ -310,9 +319,14 @@ def test_a_new_release_switches_under_load_with_zero_failed_requests(env: Env) -
     assert set(traffic.shas) == {env.releases["v1"].sha, env.releases["v2"].sha}
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["previous_sha"] == env.releases["v1"].sha
-    # The old release drained, stopped, and is kept (a rollback to it starts without a pull).
-    kept = [c for c in env.app_containers() if c["Config"]["Labels"]["slipway.sha"] == env.releases["v1"].sha]
-    assert len(kept) == 1 and not kept[0]["State"]["Running"]
+    # The deploy was done at the switch: the old release still drains, in the background ...
+    v1 = env.releases["v1"].sha
+    old = [c for c in env.app_containers() if c["Config"]["Labels"]["slipway.sha"] == v1]
+    assert len(old) == 1 and old[0]["State"]["Running"]
+    assert "drains for 1s, then stops (in the background)" in done.stderr
+    # ... then stops, and is kept (a rollback to it starts without a pull).
+    kept = env.wait_stopped(old[0]["Name"].lstrip("/"))
+    assert kept is not None and not kept["State"]["Running"]
 
 
 def test_a_rollback_starts_the_kept_release_with_zero_failed_requests(env: Env) -> None:

@@ -177,10 +177,14 @@ def test_agent_is_valid_sh_keeps_the_previous_release_until_healthy_and_passes_s
     subprocess.run(["sh", "-n"], input=agent, text=True, check=True)
     assert "StrictHostKeyChecking" not in agent
     # The new release is health-checked on its own port before the proxy is pointed at it, and the
-    # live one is stopped only after that and the drain.
+    # live one is retired (drained, then stopped) only after that; the next deploy waits for that
+    # retirement before it takes the retired release's port.
     deploy = agent[agent.index("deploy() {"):agent.index("proxy_config() {")]
-    assert deploy.index('wait_healthy "$name" "$url"') < deploy.index('point_proxy "$new_port"') \
-        < deploy.index('sleep "$drain"') < deploy.index('docker stop --time "$stop_seconds" "$live"')
+    assert deploy.index("wait_retired") < deploy.index("new_port=") \
+        < deploy.index('wait_healthy "$name" "$url"') < deploy.index('point_proxy "$new_port"') \
+        < deploy.index('retire_in_background "$live"')
+    retire = agent[agent.index("retire() {"):agent.index("deploy() {")]
+    assert retire.index('sleep "$drain"') < retire.index('docker stop --time "$stop_seconds" "$live"')
     if shutil.which("shellcheck"):
         checked = subprocess.run(["shellcheck", "--shell=sh", "-"], input=agent, text=True,
                                  capture_output=True, check=False)
