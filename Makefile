@@ -39,4 +39,4 @@ test: lint toolchain sandbox
 	$(PY) -m pytest -q
 
 bench: venv toolchain sandbox
-	$(PY) scripts/bench.py
+	$(PY) -m bench

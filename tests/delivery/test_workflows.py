@@ -150,3 +150,15 @@ def test_hosted_runners_install_the_pinned_cli_with_pulumi_actions(name: str) ->
     assert install["if"] == "env.SLIPWAY_PULUMI == 'standard'"
     hermetic = [s for s in job["steps"] if s.get("if") == "env.SLIPWAY_PULUMI == 'hermetic'"]
     assert {s.get("uses", "").partition("@")[0] for s in hermetic} == {"actions/setup-go", "actions/cache"}
+
+
+def test_the_ci_deploy_runs_up_as_the_bench_measures_it() -> None:
+    """`make bench` times the deploy with bench.DEPLOY_FLAGS: the workflow's `pulumi up` is that
+    command (no preview pass: the PR's plan comment was the preview)."""
+    from bench.__main__ import DEPLOY_FLAGS
+
+    step = next(s for s in load("release.yml")["jobs"]["release"]["steps"] if s.get("name") == "pulumi up")
+    options = step["run"].split("pulumi up", 1)[1].split("--message", 1)[0]
+    command = " ".join(options.replace("\\", " ").split())
+    for flag in DEPLOY_FLAGS:
+        assert f" {flag}" in f" {command}", (flag, command)

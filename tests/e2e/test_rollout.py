@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -77,8 +78,13 @@ def serving(ws: Workspace, host: str) -> str:
 
 
 def live_port(ws: Workspace, host: str) -> int:
-    live = [c for c in containers_on(ws, host).values()
-            if c["State"]["Running"] and c["Config"]["Labels"].get("slipway.role") == "app"]
+    deadline = time.monotonic() + 60  # the replaced release drains, then stops, in the background
+    while True:
+        live = [c for c in containers_on(ws, host).values()
+                if c["State"]["Running"] and c["Config"]["Labels"].get("slipway.role") == "app"]
+        if len(live) <= 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert len(live) == 1, [c["Name"] for c in live]
     return int(live[0]["Config"]["Labels"]["slipway.port"])
 

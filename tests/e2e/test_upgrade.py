@@ -51,7 +51,7 @@ def test_a_stack_of_the_previous_release_moves_behind_the_proxy_in_one_up(tmp_pa
         # The same image now serves behind the proxy on the same port; the old container is gone.
         live = ws.container()
         assert live is not None and live["Config"]["Image"] == legacy["Config"]["Image"]
-        assert ws.container(f"{ws.env_name}-backend") is None
+        assert ws.gone(f"{ws.env_name}-backend")
         assert ws.container(f"{ws.env_name}-backend-proxy") is not None
         assert ws.ready()[1].get("X-App-Sha") == old_outputs["deployedSha"]
         # What the upgrade did: the agent and the proxy config are new, the deploy's command line

@@ -227,9 +227,13 @@ class Workspace:
         return run(["pulumi", *args, "--non-interactive", "--cwd", str(self.project)], env=self.env,
                    input=input)
 
+    def pulumi_argv(self, *args: str) -> list[str]:
+        """A pulumi command line for this workspace's stack and config file."""
+        return ["pulumi", *args, "--non-interactive", "--cwd", str(self.project), "--stack",
+                self.env_name, "--config-file", str(self.config_file)]
+
     def pulumi(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return self.pulumi_bare(*args, "--stack", self.env_name, "--config-file",
-                                str(self.config_file), input=input)
+        return run(self.pulumi_argv(*args), env=self.env, input=input)
 
     def up(self) -> subprocess.CompletedProcess[str]:
         """`pulumi up --json`: the engine's events of the update are kept for `operations()`."""
@@ -291,14 +295,30 @@ class Workspace:
     def container(self, name: str | None = None, service: str = "backend") -> dict[str, Any] | None:
         """The named container, else the service's live release (the one taking its traffic)."""
         if name is None:
-            running = run(["docker", "ps", "--filter", f"label=slipway.env={self.env_name}",
-                           "--filter", f"label=slipway.service={service}", "--filter",
-                           "label=slipway.role=app", "--format", "{{.Names}}"]).stdout.split()
+            # The release a deploy replaced drains, then stops, in the background: wait for that.
+            deadline = time.monotonic() + 60
+            while True:
+                running = run(["docker", "ps", "--filter", f"label=slipway.env={self.env_name}",
+                               "--filter", f"label=slipway.service={service}", "--filter",
+                               "label=slipway.role=app", "--format", "{{.Names}}"]).stdout.split()
+                if len(running) <= 1 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             if len(running) != 1:
                 return None
             name = running[0]
         done = run(["docker", "inspect", name])
         return json.loads(done.stdout)[0] if done.returncode == 0 else None
+
+    def gone(self, name: str, seconds: float = 60) -> bool:
+        """True once the named container no longer exists (a replaced release is retired in the
+        background, after its drain); False if it is still there after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while self.container(name) is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
     @property
     def url(self) -> str:

@@ -1,0 +1,337 @@
+"""`make bench`: slipway against the sandbox, each figure beside its baseline, printed, never asserted.
+
+1. A no-op `up` (as the CI deploy runs it) beside an empty program's `up` with the same four
+   providers configured; it must run no command on any server and push no byte.
+2. A new-SHA release, phase by phase from the engine's events, beside the same steps done by a
+   plain shell script (bench/baseline_release.sh), phase by phase from its own marks.
+3. A rollback to a retained release beside the plain script's deploy step alone.
+4. Failed requests under load (20 clients and a 10 Hz prober) during a slipway release and during
+   the script's; a many-step migration; a release rolled over three test hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench.streamed import Streamed, run_streamed
+from bench.timeline import Phase, ReleaseShape, events_of, quiet_phases, release_phases
+from slipway.commands.migration import MigrationPlan
+from slipway.naming import MIGRATION_PLAN_ENV
+from tests.e2e.traffic import Traffic
+from tests.e2e.workspace import REPO, Workspace, engine_errors, free_port, host_server, run, sandbox_env
+
+# How the CI deploy runs `pulumi up` (.github/workflows/release.yml; a unit test holds them together).
+DEPLOY_FLAGS = ("--yes", "--skip-preview")
+TARGET = {"release": 1.5, "no-op": 1.5, "rollback": 1.0}
+
+
+def line(label: str, value: str) -> None:
+    print(f"{label:<52} {value}", flush=True)
+
+
+def ratio(what: str, ours: float, theirs: float, against: str) -> None:
+    r = ours / theirs
+    verdict = "within" if r <= TARGET[what] else "OVER"
+    line(f"RATIO {what}", f"{r:5.2f}  ({ours:.2f} s / {theirs:.2f} s {against}; target <= "
+                          f"{TARGET[what]:.1f}: {verdict})")
+
+
+def deploy(ws: Workspace) -> Streamed:
+    """One `pulumi up` as the CI deploy runs it, with its engine events (`--json`)."""
+    done = run_streamed(ws.pulumi_argv("up", *DEPLOY_FLAGS, "--json"), ws.env)
+    ws.last_events = [e.body for e in events_of(done.lines)]
+    if done.returncode != 0:
+        print("FAILED:", engine_errors(subprocess.CompletedProcess([], 1, done.stdout, done.stderr)),
+              done.stderr[-2000:])
+    return done
+
+
+def changed(ws: Workspace) -> list[str]:
+    """What the last `up` changed, `op resource` (none for a no-op)."""
+    found = []
+    for event in ws.last_events:
+        metadata = (event.get("resOutputsEvent") or {}).get("metadata") or {}
+        if metadata.get("op") not in (None, "same", "read"):
+            found.append(f"{metadata['op']} {str(metadata.get('urn', '')).rsplit('::', 1)[-1]}")
+    return found
+
+
+def print_phases(title: str, ours: Sequence[Phase], ours_total: float, theirs: Sequence[Phase],
+                 theirs_total: float, heads: tuple[str, str] = ("slipway phase", "plain script step")
+                 ) -> None:
+    print(f"\n{title}", flush=True)
+    print(f"  {heads[0]:<46} {'at':>6} {'took':>6}   {heads[1]:<30} {'at':>6} {'took':>6}")
+    rows = max(len(ours), len(theirs))
+    for i in range(rows):
+        left = (f"  {ours[i].name:<46} {ours[i].start:6.2f} {ours[i].seconds:6.2f}" if i < len(ours)
+                else f"  {'':<60}")
+        right = (f"   {theirs[i].name:<30} {theirs[i].start:6.2f} {theirs[i].seconds:6.2f}"
+                 if i < len(theirs) else "")
+        print(left + right)
+    print(f"  {'total':<46} {'':>6} {ours_total:6.2f}   {'total':<30} {'':>6} {theirs_total:6.2f}",
+          flush=True)
+
+
+def script_phases(stderr: str, started: float) -> list[Phase]:
+    """The baseline's steps from its `bench-phase <step> <epoch>` marks."""
+    marks = []
+    for text in stderr.splitlines():
+        if text.startswith("bench-phase "):
+            name, _, epoch = text[len("bench-phase "):].rpartition(" ")
+            marks.append((name, float(epoch) - started))
+    return [Phase(name, at, marks[i + 1][1]) for i, (name, at) in enumerate(marks[:-1])]
+
+
+# --------------------------------------------------------------------------- the no-op
+def empty_program_up(sandbox: dict[str, str], tmp: Path) -> Streamed | None:
+    """The floor: an `up` (same flags, no policy pack: it has nothing to check) of a program with
+    the same four providers configured and nothing else; the second `up` is measured."""
+    project = tmp / "empty"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (project / name).write_text((REPO / "bench" / "empty_program" / name).read_text())
+    (project / "Pulumi.yaml").write_text((project / "Pulumi.yaml").read_text().replace(
+        "../../.venv", str(REPO / ".venv")))
+    env = Workspace(tmp / "empty-state", sandbox, project=project).env
+    stack = ["--stack", "bench-empty", "--non-interactive", "--cwd", str(project)]
+    run(["pulumi", "stack", "init", *stack], env=env)
+    values = {"registry": sandbox["SANDBOX_REGISTRY"].split("/", 1)[0], "pgHost": "127.0.0.1",
+              "pgPort": "5432", "pgUser": "slipway_admin",
+              "githubOwner": sandbox.get("SANDBOX_GITHUB_OWNER", "slipway-bot"),
+              "githubUrl": sandbox["SANDBOX_GITHUB_URL"]}
+    for key, value in values.items():
+        run(["pulumi", "config", "set", f"empty:{key}", value, *stack], env=env)
+    with open(sandbox["SANDBOX_PG_ADMIN_PASSWORD_FILE"]) as pw:
+        run(["pulumi", "config", "set", "--secret", "empty:pgPassword", *stack], env=env,
+            input=pw.read().strip())
+    run(["pulumi", "config", "set", "--secret", "empty:githubToken", *stack], env=env,
+        input=sandbox["SANDBOX_GITHUB_TOKEN"])
+    up = ["pulumi", "up", "--yes", "--skip-preview", "--json", *stack]
+    first = run(up, env=env)
+    if first.returncode != 0:
+        print("empty program: first up FAILED:", first.stdout[-1500:], first.stderr[-1500:])
+        return None
+    done = run_streamed(up, env)
+    run(["pulumi", "destroy", "--yes", "--skip-preview", *stack], env=env)
+    return done if done.returncode == 0 else None
+
+
+def no_op(ws: Workspace, sandbox: dict[str, str], tmp: Path) -> None:
+    print("\nno-op `up` (nothing changed since the last release)", flush=True)
+    floor = empty_program_up(sandbox, tmp)
+    preview = run_streamed(ws.pulumi_argv("preview"), ws.env)
+    line("  slipway: pulumi preview (what the PR comment runs)", f"{preview.seconds:6.2f} s")
+    done = deploy(ws)
+    changes = changed(ws)
+    line("  changes (commands on servers, pushes)", ", ".join(changes) or "none")
+    if floor is None:
+        line("  empty program, same four providers: up", "FAILED")
+        return
+    print_phases("  where the time goes", quiet_phases(events_of(done.lines), done.seconds), done.seconds,
+                 quiet_phases(events_of(floor.lines), floor.seconds), floor.seconds,
+                 ("slipway no-op up (as the CI deploy runs it)", "empty program, same providers"))
+    ratio("no-op", done.seconds, floor.seconds, "empty program")
+
+
+# --------------------------------------------------------------------------- the release
+class Baseline:
+    """The plain script, releasing the workspace's app on a port of its own."""
+
+    def __init__(self, ws: Workspace, sandbox: dict[str, str], tmp: Path) -> None:
+        self.ws, self.name, self.port = ws, f"{ws.env_name}-baseline", free_port()
+        env_file = tmp / "baseline.env"
+        url = ws.pulumi_bare("stack", "output", "databaseUrl", "--show-secrets", "--stack",
+                             ws.env_name).stdout.strip()
+        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (f"DATABASE_URL={shlex.quote(url)}\nSECRET_KEY={shlex.quote(ws.secret_key)}\n"
+                      "DJANGO_SETTINGS_MODULE=config.settings.local\n").encode())
+        os.close(fd)
+        user = sandbox["SANDBOX_SSH_USER"]
+        # A plain script mounts the env file; for the image's own user (uid 10001) to read it,
+        # it must be world-readable: one of the things slipway does not do.
+        subprocess.run(
+            ["ssh", "-i", sandbox["SANDBOX_SSH_KEY_FILE"], "-p", sandbox["SANDBOX_SSH_PORT"],
+             "-o", f"UserKnownHostsFile={sandbox['SANDBOX_SSH_KNOWN_HOSTS']}",
+             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+             f"{user}@{sandbox['SANDBOX_SSH_HOST']}", f"umask 022 && cat > /home/{user}/baseline.env"],
+            input=env_file.read_bytes(), check=True)
+        self.env = {**os.environ, "APP_DIR": str(ws.app), "ENV_FILE": str(env_file),
+                    "SSH_HOST": sandbox["SANDBOX_SSH_HOST"], "SSH_PORT": sandbox["SANDBOX_SSH_PORT"],
+                    "SSH_USER": user, "SSH_KEY": sandbox["SANDBOX_SSH_KEY_FILE"],
+                    "KNOWN_HOSTS": sandbox["SANDBOX_SSH_KNOWN_HOSTS"], "NAME": self.name,
+                    "PORT": str(self.port)}
+        self.url = f"http://127.0.0.1:{self.port}/api/v1/ready/"
+
+    def release(self, label: str) -> tuple[float, list[Phase]]:
+        sha = self.ws.commit(label)
+        repo = f"{self.ws.registry}/projectmeats-backend"
+        env = {**self.env, "IMAGE": f"{repo}:baseline-{sha}", "LATEST": f"{repo}:baseline-latest"}
+        started = time.time()
+        done = subprocess.run(["bash", str(REPO / "bench" / "baseline_release.sh")], env=env,
+                              capture_output=True, text=True, check=False)
+        seconds = time.time() - started
+        if done.returncode != 0:
+            print("baseline FAILED:", done.stderr[-2000:])
+        return seconds, script_phases(done.stderr, started)
+
+    def remove(self) -> None:
+        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)
+
+
+def release_shape(ws: Workspace) -> ReleaseShape:
+    github = sorted({str(((e.get("resourcePreEvent") or {}).get("metadata") or {}).get("urn", ""))
+                     .rsplit("::", 1)[-1] for e in ws.last_events} - {""})
+    return ReleaseShape(builds=[("backend", "app-backend-image")], migration="app-migration-run",
+                        switches=[("switch backend on the server (deploy)", "app-backend-deploy")],
+                        github=[name for name in github if name.startswith("app-github-")])
+
+
+def new_sha(ws: Workspace, baseline: Baseline) -> float:
+    baseline.release("baseline: first release (serving before)")
+    ws.commit("bench release")
+    ours = deploy(ws)
+    phases = release_phases(events_of(ours.lines), ours.seconds, release_shape(ws))
+    theirs, steps = baseline.release("baseline release")
+    print_phases("new-SHA release (no load), where the time goes", phases, ours.seconds, steps, theirs)
+    ratio("release", ours.seconds, theirs, "plain script")
+    return next((p.seconds for p in steps if p.name.startswith("deploy")), theirs)
+
+
+def under_load(ws: Workspace, baseline: Baseline) -> None:
+    print("\nfailed requests during a release, 20 clients + a 10 Hz prober", flush=True)
+    ws.commit("bench release under load")
+    with Traffic(ws.url) as traffic:
+        done = deploy(ws)
+    line("  slipway release (switch)", f"{done.seconds:6.2f} s, {traffic.failures} failed of "
+         f"{traffic.requests} (failing for {traffic.outage_seconds:.1f} s)")
+    with Traffic(baseline.url) as base_traffic:
+        seconds, _ = baseline.release("baseline release under load")
+        time.sleep(5)  # the baseline has no health gate: count the boot gap too
+    line("  plain script (stop, then run)", f"{seconds:6.2f} s, {base_traffic.failures} failed of "
+         f"{base_traffic.requests} (failing for {base_traffic.outage_seconds:.1f} s)")
+
+
+def rollback(ws: Workspace, previous: str, script_deploy: float) -> None:
+    print("\nrollback to the retained release (the one the last release replaced)", flush=True)
+    start = time.monotonic()
+    done = run([sys.executable, "-m", "slipway.delivery.rollback", "--stack", ws.env_name, "--cwd",
+                str(ws.project), "--config-file", str(ws.config_file), "--to", previous, "--yes"],
+               env=ws.env)
+    seconds = time.monotonic() - start
+    line("  slipway rollback", f"{seconds:6.2f} s" + ("" if done.returncode == 0 else "  (FAILED)"))
+    if done.returncode != 0:
+        print(done.stdout[-2000:], done.stderr[-2000:])
+    ratio("rollback", seconds, script_deploy, "plain script's deploy step")
+
+
+# --------------------------------------------------------------------------- the rest
+MANY_STEPS: tuple[tuple[str, ...], ...] = (
+    ("python3", "manage.py", "migrate_schemas", "--shared", "--fake-initial"),
+    ("python3", "manage.py", "create_super_tenant", "--no-input"),
+    ("python3", "manage.py", "migrate_schemas", "--tenant"),
+    *((("python3", "manage.py", "check", "--database", "default"),) * 4),
+    *((("python3", "manage.py", "showmigrations", "--list"),) * 4),
+)
+
+
+def timed(label: str, fn: Callable[[], subprocess.CompletedProcess[str]]) -> float:
+    start = time.monotonic()
+    done = fn()
+    seconds = time.monotonic() - start
+    line(label, f"{seconds:6.2f} s" + ("" if done.returncode == 0 else "  (FAILED)"))
+    return seconds
+
+
+def many_step_migration(ws: Workspace) -> None:
+    """The migration runner on eleven steps: each step its own container (the runner given one
+    step at a time, as it ran before) against all steps in one container."""
+    print("\nmigration runner", flush=True)
+    image = ws.outputs()["images"]["backend"]
+    url = ws.pulumi_bare("stack", "output", "databaseUrl", "--show-secrets", "--stack",
+                         ws.env_name).stdout.strip()
+    env_text = (f"DATABASE_URL={shlex.quote(url)}\nSECRET_KEY={shlex.quote(ws.secret_key)}\n"
+                "DJANGO_SETTINGS_MODULE=config.settings.local\nPUBLIC_DOMAIN=localhost\n")
+
+    def runner(steps: tuple[tuple[str, ...], ...]) -> subprocess.CompletedProcess[str]:
+        plan = MigrationPlan(environment=ws.env_name, sha=ws.shas[-1], image=image, steps=steps,
+                             timeout_seconds=900, network="host", secret_names=("DATABASE_URL",))
+        return subprocess.run([sys.executable, "-m", "slipway.runners.migrate"], cwd=REPO,
+                              input=env_text, capture_output=True, text=True, check=False,
+                              env={**os.environ, MIGRATION_PLAN_ENV: plan.to_json()})
+
+    def one_per_step() -> subprocess.CompletedProcess[str]:
+        for step in MANY_STEPS:
+            done = runner((step,))
+            if done.returncode != 0:
+                return done
+        return done
+
+    old = timed(f"  {len(MANY_STEPS)} steps, a container per step", one_per_step)
+    new = timed(f"  {len(MANY_STEPS)} steps, one container", lambda: runner(MANY_STEPS))
+    line("  one container / a container per step", f"{new / old:5.2f}")
+
+
+def rollout_on_three_hosts(sandbox: dict[str, str], tmp: Path) -> None:
+    """A new-SHA release rolled over three test hosts in batches of one (each switch health-gated
+    through its own proxy), each host's switch from the engine's events."""
+    print("\nrollout over three test hosts, batches of one", flush=True)
+    hosts = ("h1", "h2", "h3")
+    servers = [host_server(sandbox, h) for h in hosts]
+    if None in servers:
+        print("  skipped (the sandbox has no test hosts h1-h3)")
+        return
+    ws = Workspace(tmp / "rollout", sandbox)
+    ws.setup()
+    try:
+        ws.update_config(**{"server": None, "servers": servers, "services.frontend": None,
+                            "rollout": {"batchSize": 1}})
+        if deploy(ws).returncode != 0:
+            return
+        ws.commit("bench rollout")
+        done = deploy(ws)
+        shape = ReleaseShape(builds=[("backend", "app-backend-image")], migration="app-migration-run",
+                             switches=[(f"switch on {h}", f"app-{h}-backend-deploy") for h in hosts],
+                             github=())
+        phases = release_phases(events_of(done.lines), done.seconds, shape)
+        print_phases("new-SHA release on three hosts", phases, done.seconds, (), 0.0)
+    finally:
+        ws.destroy()
+
+
+def main() -> int:
+    sandbox = sandbox_env()
+    with tempfile.TemporaryDirectory(prefix="slipway-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        ws = Workspace(tmp / "stack", sandbox)
+        ws.setup()
+        # One service, as the baseline script releases one: the same work on both sides.
+        ws.update_config(**{"services.frontend": None})
+        baseline: Baseline | None = None
+        try:
+            print("first release (not measured) ...", flush=True)
+            if deploy(ws).returncode != 0:
+                return 1
+            retained = ws.shas[-1]
+            no_op(ws, sandbox, tmp)
+            baseline = Baseline(ws, sandbox, tmp)
+            script_deploy = new_sha(ws, baseline)
+            rollback(ws, retained, script_deploy)
+            under_load(ws, baseline)
+            many_step_migration(ws)
+        finally:
+            if baseline is not None:
+                baseline.remove()
+            ws.destroy()
+        rollout_on_three_hosts(sandbox, tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
