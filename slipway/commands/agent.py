@@ -74,7 +74,7 @@ wait_healthy() {
   while [ "$(date +%s)" -lt "$deadline" ]; do
     if answers "$2"; then return 0; fi
     running "$1" || return 1
-    sleep 0.2 2>/dev/null || sleep 1
+    sleep 0.1 2>/dev/null || sleep 1
   done
   return 1
 }
