@@ -189,7 +189,9 @@ def release_shape(ws: Workspace) -> ReleaseShape:
     github = sorted({str(((e.get("resourcePreEvent") or {}).get("metadata") or {}).get("urn", ""))
                      .rsplit("::", 1)[-1] for e in ws.last_events} - {""})
     return ReleaseShape(builds=[("backend", "app-backend-image")], migration="app-migration-run",
-                        switches=[("switch backend on the server (deploy)", "app-backend-deploy")],
+                        on_servers=[("stage backend on the server (pull, create)", "app-backend-stage"),
+                                    ("switch backend on the server (start, gate, switch)",
+                                     "app-backend-deploy")],
                         github=[name for name in github if name.startswith("app-github-")])
 
 
@@ -297,7 +299,9 @@ def rollout_on_three_hosts(sandbox: dict[str, str], tmp: Path) -> None:
         ws.commit("bench rollout")
         done = deploy(ws)
         shape = ReleaseShape(builds=[("backend", "app-backend-image")], migration="app-migration-run",
-                             switches=[(f"switch on {h}", f"app-{h}-backend-deploy") for h in hosts],
+                             on_servers=[step for h in hosts for step in (
+                                 (f"stage on {h}", f"app-{h}-backend-stage"),
+                                 (f"switch on {h}", f"app-{h}-backend-deploy"))],
                              github=())
         phases = release_phases(events_of(done.lines), done.seconds, shape)
         print_phases("new-SHA release on three hosts", phases, done.seconds, (), 0.0)

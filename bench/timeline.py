@@ -133,7 +133,7 @@ class ReleaseShape:
 
     builds: Sequence[tuple[str, str]]  # (service, its image component's name)
     migration: str
-    switches: Sequence[tuple[str, str]]  # (label, deploy resource)
+    on_servers: Sequence[tuple[str, str]]  # (label, stage or deploy resource)
     github: Sequence[str]
 
 
@@ -160,7 +160,7 @@ def release_phases(events: Sequence[Event], total: float, shape: ReleaseShape) -
     migrated = span(events, shape.migration)
     if migrated is not None:
         phases.append(Phase("migration (backup, steps)", *migrated))
-    for label, resource in shape.switches:
+    for label, resource in shape.on_servers:
         switched = span(events, resource)
         if switched is not None:
             phases.append(Phase(label, *switched))

@@ -11,11 +11,17 @@ import pulumi
 import pulumi_command as command
 
 from components.outputs import secret
-from slipway.commands.deploy import DeployPlan, deploy_command, proxy_config_command, remove_command
+from slipway.commands.deploy import (
+    DeployPlan,
+    deploy_command,
+    proxy_config_command,
+    remove_command,
+    stage_command,
+)
 from slipway.commands.envfile import render_env_file
 from slipway.commands.proxy import ProxySite, render_nginx_conf
 from slipway.config import ProxyConfig, ServerConfig, ServiceConfig
-from slipway.naming import DEPLOY_COMMAND_SUFFIX
+from slipway.naming import DEPLOY_COMMAND_SUFFIX, STAGE_COMMAND_SUFFIX
 from slipway.ssh import ssh_connection
 
 
@@ -95,6 +101,18 @@ class Service(pulumi.ComponentResource):
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # While the migration runs, the server pulls the image and creates the new release (not
+        # started): the deploy, which waits for the migration, then only starts and switches it.
+        staged_plans = pulumi.Output.all(args.image, args.agent).apply(
+            lambda values: plan([values[0], values[0], values[1]]))
+        stage = command.remote.Command(
+            f"{name}{STAGE_COMMAND_SUFFIX}",
+            connection=ssh_connection(server),
+            create=staged_plans.apply(stage_command),
+            stdin=env_file,
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[proxy]),
+        )
         deploy = command.remote.Command(
             f"{name}{DEPLOY_COMMAND_SUFFIX}",
             connection=ssh_connection(server),
@@ -102,7 +120,7 @@ class Service(pulumi.ComponentResource):
             delete=plans.apply(remove_command),
             stdin=env_file,
             add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[proxy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[proxy, stage]),
         )
         self.image = pulumi.Output.from_input(args.image)
         self.previous_sha = pulumi.Output.unsecret(deploy.stdout.apply(previous_sha))

@@ -9,6 +9,7 @@ import zlib
 MIGRATION_PLAN_ENV = "SLIPWAY_MIGRATION_PLAN"  # the runner's plan, in the command's environment
 MIGRATION_COMMAND_SUFFIX = "-migration-run"  # `<pipeline>-migration-run`
 DEPLOY_COMMAND_SUFFIX = "-deploy"  # `<pipeline>-<service>-deploy`
+STAGE_COMMAND_SUFFIX = "-stage"  # `<pipeline>-<service>-stage`: pull and create, during the migration
 DATABASE_URL_ENV = "DATABASE_URL"  # the app's (and the migration's) database URL
 PIN_NOTICE = "slipway: pinned:"  # how the program starts its warning about a rollback pin
 

@@ -33,6 +33,8 @@ _AGENT = r"""#!/bin/sh
 #       --stop-seconds N --keep N --operation deploy|rollback --where WHERE --actor WHO [--pause N]
 #       [--proxy-host ADDRESS]        (where the proxy answers on this server; 127.0.0.1)
 #       -- DOCKER_CREATE_ARGV...      (reads the env file on stdin, prints one JSON line)
+#   sh agent.sh stage ...             (deploy's options: pulls and creates the new release, and
+#                                      stops there; run while the migration runs)
 #   sh agent.sh proxy-config --dir D --container NAME   (reads nginx.conf on stdin)
 #   sh agent.sh remove --env E --service S --dir D --id DEPLOY_ID
 #   sh agent.sh retire --env E --service S --dir D --container NAME --drain-seconds N --stop-seconds N
@@ -287,7 +289,7 @@ deploy() {
     exit 0
   fi
   # A rollout's batches after the first wait before they switch (rollout.pauseSeconds).
-  if [ "$pause" -gt 0 ]; then
+  if [ "$pause" -gt 0 ] && [ "$staging" = 0 ]; then
     log "rollout: waiting ${pause}s before switching this server"
     sleep "$pause"
   fi
@@ -300,7 +302,7 @@ deploy() {
   url="http://127.0.0.1:$new_port$health_path"
   if exists "$name" && ! running "$name" && [ "$(label "$name" slipway.deploy)" = "$id" ] \
       && [ "$(label "$name" slipway.env-hash)" = "$envhash" ]; then
-    log "starting the kept release $name (no pull)"
+    log "$name was created earlier (staged, or kept from an earlier release): no pull"
   else
     if exists "$name"; then docker rm --force "$name" >/dev/null; fi
     if ! docker image inspect "$image" >/dev/null 2>&1; then
@@ -329,6 +331,10 @@ deploy() {
   # The secrets are in the container now; none stay on the server's disk.
   chmod -R u+w "$tmp"
   rm -rf "$tmp/slipway"
+  if [ "$staging" = 1 ]; then
+    log "staged $name: created, not started (it starts after the migration)"
+    exit 0
+  fi
   log "starting $sha on port $new_port"
   if docker start "$name" >/dev/null && wait_healthy "$name" "$url" "$health_seconds"; then
     :
@@ -404,12 +410,13 @@ remove() {
 }
 
 case "${1:-}" in
-  deploy) shift; deploy "$@" ;;
+  deploy) shift; staging=0; deploy "$@" ;;
+  stage) shift; staging=1; deploy "$@" ;;
   proxy-config) shift; proxy_config "$@" ;;
   remove) shift; remove "$@" ;;
   retire) shift; retire "$@" ;;
   audit) cat "${3:?usage: agent.sh audit --root DEPLOY_DIR}/.slipway/audit.log" 2>/dev/null || true ;;
-  *) log "usage: agent.sh deploy|proxy-config|remove|retire|audit ..."; exit 2 ;;
+  *) log "usage: agent.sh deploy|stage|proxy-config|remove|retire|audit ..."; exit 2 ;;
 esac
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from slipway.commands import docker
 from slipway.commands.agent import (
@@ -117,12 +117,23 @@ def create_argv(plan: DeployPlan) -> list[str]:
 def deploy_command(plan: DeployPlan) -> str:
     """The remote command line of a deploy: a short call to the agent, under a hard time limit on
     the server itself. The env file comes on stdin; the agent prints one JSON line."""
-    if "@sha256:" not in plan.image:
-        raise ValueError(f"refusing to deploy {plan.image!r}: not pinned by digest")
     if plan.migrates and plan.migrated_image != plan.image:
         raise ValueError(
             f"refusing to deploy {plan.image!r}: the migration ran against {plan.migrated_image!r}"
         )
+    return _agent_call(plan, "deploy")
+
+
+def stage_command(plan: DeployPlan) -> str:
+    """The deploy's first half, run while the migration runs: pull the image and create the new
+    release (env inside), not started. The deploy then finds it created and only starts it.
+    Nothing of it takes traffic, or touches the database, before the migration is done."""
+    return _agent_call(replace(plan, pause_seconds=0), "stage")
+
+
+def _agent_call(plan: DeployPlan, subcommand: str) -> str:
+    if "@sha256:" not in plan.image:
+        raise ValueError(f"refusing to deploy {plan.image!r}: not pinned by digest")
     options = {
         "--env": plan.environment, "--service": plan.service, "--sha": plan.sha, "--image": plan.image,
         "--health-path": plan.health_path, "--health-seconds": str(plan.health_timeout_seconds),
@@ -136,7 +147,7 @@ def deploy_command(plan: DeployPlan) -> str:
         options["--pause"] = str(plan.pause_seconds)
     if plan.proxy_host != "127.0.0.1":
         options["--proxy-host"] = plan.proxy_host
-    return _q(["timeout", "--kill-after=15", str(plan.command_timeout_seconds), "sh", plan.agent, "deploy",
+    return _q(["timeout", "--kill-after=15", str(plan.command_timeout_seconds), "sh", plan.agent, subcommand,
                *(item for pair in options.items() for item in pair), "--", *create_argv(plan)])
 
 

@@ -19,7 +19,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from slipway.naming import DEPLOY_COMMAND_SUFFIX, MIGRATION_COMMAND_SUFFIX, MIGRATION_PLAN_ENV, PIN_NOTICE
+from slipway.naming import (
+    DEPLOY_COMMAND_SUFFIX,
+    MIGRATION_COMMAND_SUFFIX,
+    MIGRATION_PLAN_ENV,
+    PIN_NOTICE,
+    STAGE_COMMAND_SUFFIX,
+)
 
 Op = Literal["create", "update", "replace", "delete", "same", "read", "other"]
 
@@ -284,7 +290,9 @@ def read_plan(preview: Mapping[str, Any], *, stack: str, old_sha: str | None = N
             out.append(NamedChange(name=name, op=s.op))
         return tuple(out)
 
-    classified = {id(s) for s in [*deploys, *([migration] if migration else [])]}
+    # A deploy's stage (pull and create, during the migration) is the deploy's own first half.
+    stages = [s for s in steps if s.type == DEPLOY_TYPE and s.name.endswith(STAGE_COMMAND_SUFFIX)]
+    classified = {id(s) for s in [*deploys, *stages, *([migration] if migration else [])]}
     known = {STACK_TYPE, SECRET_TYPE, VARIABLE_TYPE}
     other = tuple(NamedChange(name=f"{s.type} {s.name}", op=s.op) for s in steps
                   if s.op not in ("same", "read") and s.type not in known and s.custom

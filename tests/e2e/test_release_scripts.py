@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from slipway.commands.agent import agent_path, install_command, render_agent
-from slipway.commands.deploy import DeployPlan, deploy_command, proxy_config_command
+from slipway.commands.deploy import DeployPlan, deploy_command, proxy_config_command, stage_command
 from slipway.commands.envfile import render_env_file
 from slipway.commands.migration import MigrationPlan
 from slipway.commands.proxy import ProxySite, render_nginx_conf
@@ -108,6 +108,11 @@ class Env:
         configured = self.ssh(proxy_config_command(plan), stdin=render_nginx_conf(site))
         assert configured.returncode == 0, configured.stderr
         return self.ssh(deploy_command(plan), stdin=self.env_text())
+
+    def stage(self, release: str, extra_env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess[str]:
+        """What the Service's stage runs while the migration runs (the agent is installed)."""
+        return self.ssh(stage_command(self.plan(release, extra_env=extra_env)), stdin=self.env_text())
 
     def live(self) -> dict[str, Any] | None:
         """The release that takes the traffic (named in the service's `active` file)."""
@@ -333,7 +338,7 @@ def test_a_rollback_starts_the_kept_release_with_zero_failed_requests(env: Env) 
     with Traffic(env.url) as traffic:
         done = env.deploy("v1", operation="rollback")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "starting the kept release" in done.stderr and "pulling" not in done.stderr
+    assert "was created earlier (staged, or kept" in done.stderr and "pulling" not in done.stderr
     assert traffic.failures == 0, traffic.summary()
     assert traffic.shas[0] == env.releases["v2"].sha and traffic.shas[-1] == env.releases["v1"].sha
 
@@ -387,6 +392,28 @@ def test_a_new_config_of_the_running_commit_still_names_the_commit_before(env: E
     done = env.deploy("v1", extra_env={"WEB_CONCURRENCY": "1"})  # same commit, new config
     assert done.returncode == 0 and "already serves" not in done.stderr, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["previous_sha"] == before
+
+
+def test_a_staged_release_is_created_not_started_and_the_deploy_only_starts_it(env: Env) -> None:
+    v1, v2 = env.releases["v1"].sha, env.releases["v2"].sha
+    serving = env.live()
+    assert serving is not None and serving["Config"]["Labels"]["slipway.sha"] == v2
+    staged = env.stage("v1", extra_env={"STAGED": "yes"})  # a new config: a new container
+    assert staged.returncode == 0, staged.stderr
+    assert "staged" in staged.stderr and "starting" not in staged.stderr
+    created = [c for c in env.app_containers() if "STAGED=yes" in c["Config"]["Env"]]
+    assert len(created) == 1 and not created[0]["State"]["Running"]
+    assert created[0]["Config"]["Labels"]["slipway.sha"] == v1
+    # Nothing switched: the live release still serves.
+    still = env.live()
+    assert still is not None and still["Id"] == serving["Id"]
+    assert env.ready()[1].get("X-App-Sha") == v2
+    done = env.deploy("v1", extra_env={"STAGED": "yes"})
+    assert done.returncode == 0, done.stderr
+    assert "was created earlier (staged" in done.stderr and "pulling" not in done.stderr
+    live = env.live()
+    assert live is not None and live["Id"] == created[0]["Id"] and live["State"]["Running"]
+    assert env.ready()[1].get("X-App-Sha") == v1
 
 
 def test_a_wrong_host_key_is_refused(env: Env, tmp_path: Path) -> None:

@@ -254,6 +254,9 @@ def test_a_single_server_stack_becomes_the_first_of_several_in_place(tmp_path: P
         assert serving(ws, "h1") == sha and serving(ws, "h2") == sha
         done = changes(ws)
         web1 = {n: op for n, op in done.items() if not n.startswith("app-web2-")}
+        # The deploy's stage is new (the earlier release had none): created; it found the release
+        # serving and did nothing.
+        assert web1.pop("app-web1-backend-stage") == "create", web1
         # The first server's resources took their new names by alias: updated at most (the new
         # agent), never created, replaced or deleted; nothing was built or migrated again.
         assert set(web1.values()) <= {"update"}, web1

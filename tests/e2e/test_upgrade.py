@@ -60,6 +60,8 @@ def test_a_stack_of_the_previous_release_moves_behind_the_proxy_in_one_up(tmp_pa
         assert done.pop("app-server") == "create" and done.pop("app-server-install") == "create"
         assert done.pop("app-backend-proxy") == "create"
         assert done.pop("app-backend-deploy") == "update"
+        # New with this release: the deploy's stage (it found the release serving; did nothing).
+        assert done.pop("app-backend-stage") == "create"
         assert done == {}, done
         outputs = ws.outputs()
         assert outputs["deployedSha"] == old_outputs["deployedSha"]

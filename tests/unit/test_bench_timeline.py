@@ -30,7 +30,7 @@ def test_a_document_that_spans_lines_is_stamped_when_its_last_line_arrives() -> 
 
 
 SHAPE = ReleaseShape(builds=[("backend", "app-backend-image")], migration="app-migration-run",
-                     switches=[("switch backend", "app-backend-deploy")],
+                     on_servers=[("switch backend", "app-backend-deploy")],
                      github=["app-github-secret-SECRET_KEY"])
 
 

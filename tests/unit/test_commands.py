@@ -20,6 +20,7 @@ from slipway.commands.deploy import (
     deploy_id,
     proxy_config_command,
     remove_command,
+    stage_command,
 )
 from slipway.commands.envfile import parse_env_file, render_env_file
 from slipway.commands.migration import STEPS_SCRIPT, MigrationPlan, steps_args
@@ -156,6 +157,24 @@ def test_a_rollout_pause_and_a_proxy_not_on_loopback_are_passed_to_the_agent() -
     assert options(proxy_listen="203.0.113.10")["--proxy-host"] == "203.0.113.10"
     assert "--proxy-host" not in options(proxy_listen="0.0.0.0")  # noqa: S104 (asked on loopback)
     assert options(proxy_listen="[::]")["--proxy-host"] == "[::1]"
+
+
+def test_stage_is_the_deploys_first_half_and_never_pauses() -> None:
+    paused = dataclasses.replace(plan(), pause_seconds=30, migrated_image="not-yet")
+    staged = shlex.split(stage_command(paused))
+    assert staged[staged.index(agent_path("/srv/slipway")) + 1] == "stage"
+    assert "--pause" not in staged  # a rollout's pause is before the switch, not the pull
+    # It needs no migration (the deploy does) but the same digest-pinned image.
+    with pytest.raises(ValueError, match="not pinned by digest"):
+        stage_command(dataclasses.replace(plan(), image="registry.example.com/app:dev-latest"))
+    deployed = shlex.split(deploy_command(dataclasses.replace(paused, migrated_image=paused.image,
+                                                              pause_seconds=0)))
+    assert staged[staged.index("--"):] == deployed[deployed.index("--"):]
+    # The agent's stage stops before anything starts: created, env inside, not started.
+    agent = render_agent()
+    deploy = agent[agent.index("deploy() {"):agent.index("proxy_config() {")]
+    assert deploy.index('docker cp - "$name:/run"') < deploy.index("staged $name") \
+        < deploy.index('docker start "$name"')
 
 
 def test_remove_only_names_its_own_service_and_deploy() -> None:

@@ -204,3 +204,19 @@ def test_first_release_steps_run_after_the_migration_once_the_database_was_probe
     assert "stdin" in probe.secret_fields() and "stdin" in first.secret_fields()
     assert all(r.name not in ("app-database-fresh", "app-migration-first-release")
                for r in run("dev", tmp_path / "none").registrations)
+
+
+def test_each_release_is_staged_while_the_migration_runs_and_started_only_after_it(tmp_path: Path) -> None:
+    result = run("dev", tmp_path)
+    migration = result.named("app-migration-run")
+    for service in ("backend", "frontend"):
+        stage, deploy = result.named(f"app-{service}-stage"), result.named(f"app-{service}-deploy")
+        staged, deployed = shlex.split(stage.inputs["create"]), shlex.split(deploy.inputs["create"])
+        at = deployed.index("deploy")
+        # The same release (options and `docker create`), by the agent's `stage`.
+        assert staged[:at] == deployed[:at] and staged[at] == "stage"
+        assert staged[at + 1:] == deployed[at + 1:]
+        assert stage.inputs["stdin"] == deploy.inputs["stdin"]
+        # Staging does not wait for the migration; the deploy waits for both.
+        assert migration.urn not in stage.dependencies
+        assert {stage.urn, migration.urn} <= set(deploy.dependencies)
