@@ -91,20 +91,21 @@ class Service(pulumi.ComponentResource):
             client_max_body_size=args.proxy.client_max_body_size,
             read_timeout_seconds=args.proxy.read_timeout_seconds,
         )
+        # While the migration runs, the server pulls the image and creates the new release (not
+        # started): the deploy, which waits for the migration, then only starts and switches it.
+        # The proxy's config and the stage need nothing of the migration, so they do not wait.
+        staged_plans = pulumi.Output.all(args.image, args.agent).apply(
+            lambda values: plan([values[0], values[0], values[1]]))
         # The proxy's config: written (and the running proxy reloaded) only when it changes.
         proxy = command.remote.Command(
             f"{name}-proxy",
             connection=ssh_connection(server),
-            create=plans.apply(proxy_config_command),
+            create=staged_plans.apply(proxy_config_command),
             # Not secret, but the policy pack holds every command's stdin to be one.
             stdin=secret(render_nginx_conf(site)),
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # While the migration runs, the server pulls the image and creates the new release (not
-        # started): the deploy, which waits for the migration, then only starts and switches it.
-        staged_plans = pulumi.Output.all(args.image, args.agent).apply(
-            lambda values: plan([values[0], values[0], values[1]]))
         stage = command.remote.Command(
             f"{name}{STAGE_COMMAND_SUFFIX}",
             connection=ssh_connection(server),

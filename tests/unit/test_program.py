@@ -220,3 +220,5 @@ def test_each_release_is_staged_while_the_migration_runs_and_started_only_after_
         # Staging does not wait for the migration; the deploy waits for both.
         assert migration.urn not in stage.dependencies
         assert {stage.urn, migration.urn} <= set(deploy.dependencies)
+        # Nor does the proxy's config the stage waits for.
+        assert migration.urn not in result.named(f"app-{service}-proxy").dependencies
