@@ -2,8 +2,9 @@
 
 1. A no-op `up` (as the CI deploy runs it) beside an empty program's `up` with the same four
    providers configured; it must run no command on any server and push no byte.
-2. A new-SHA release, phase by phase from the engine's events, beside the same steps done by a
-   plain shell script (bench/baseline_release.sh), phase by phase from its own marks.
+2. A new-SHA release of the local stack (backend and frontend), phase by phase from the engine's
+   events, beside the same release done by a plain shell script (bench/baseline_release.sh: the
+   same builds, pushes, migration and deploys, one after another), phase by phase from its marks.
 3. A rollback to a retained release beside the plain script's deploy step alone.
 4. Failed requests under load (20 clients and a 10 Hz prober) during a slipway release and during
    the script's; a many-step migration; a release rolled over three test hosts.
@@ -66,17 +67,20 @@ def changed(ws: Workspace) -> list[str]:
 def print_phases(title: str, ours: Sequence[Phase], ours_total: float, theirs: Sequence[Phase],
                  theirs_total: float, heads: tuple[str, str] = ("slipway phase", "plain script step")
                  ) -> None:
+    left = max([len(heads[0]), *(len(p.name) for p in ours)])
+    right = max([len(heads[1]), *(len(p.name) for p in theirs)])
+
+    def cells(phases: Sequence[Phase], i: int, width: int) -> str:
+        if i >= len(phases):
+            return f"{'':<{width + 14}}"
+        return f"{phases[i].name:<{width}} {phases[i].start:6.2f} {phases[i].seconds:6.2f}"
+
     print(f"\n{title}", flush=True)
-    print(f"  {heads[0]:<46} {'at':>6} {'took':>6}   {heads[1]:<30} {'at':>6} {'took':>6}")
-    rows = max(len(ours), len(theirs))
-    for i in range(rows):
-        left = (f"  {ours[i].name:<46} {ours[i].start:6.2f} {ours[i].seconds:6.2f}" if i < len(ours)
-                else f"  {'':<60}")
-        right = (f"   {theirs[i].name:<30} {theirs[i].start:6.2f} {theirs[i].seconds:6.2f}"
-                 if i < len(theirs) else "")
-        print(left + right)
-    print(f"  {'total':<46} {'':>6} {ours_total:6.2f}   {'total':<30} {'':>6} {theirs_total:6.2f}",
-          flush=True)
+    print(f"  {heads[0]:<{left}} {'at':>6} {'took':>6}   {heads[1]:<{right}} {'at':>6} {'took':>6}")
+    for i in range(max(len(ours), len(theirs))):
+        print(f"  {cells(ours, i, left)}   {cells(theirs, i, right)}".rstrip())
+    print(f"  {'total':<{left}} {'':>6} {ours_total:6.2f}   "
+          + (f"{'total':<{right}} {'':>6} {theirs_total:6.2f}" if theirs else ""), flush=True)
 
 
 def script_phases(stderr: str, started: float) -> list[Phase]:
@@ -163,6 +167,7 @@ class Baseline:
              f"{user}@{sandbox['SANDBOX_SSH_HOST']}", f"umask 022 && cat > /home/{user}/baseline.env"],
             input=env_file.read_bytes(), check=True)
         self.env = {**os.environ, "APP_DIR": str(ws.app), "ENV_FILE": str(env_file),
+                    "FRONTEND_DIR": str(ws.app / "frontend"), "FRONTEND_PORT": str(free_port()),
                     "SSH_HOST": sandbox["SANDBOX_SSH_HOST"], "SSH_PORT": sandbox["SANDBOX_SSH_PORT"],
                     "SSH_USER": user, "SSH_KEY": sandbox["SANDBOX_SSH_KEY_FILE"],
                     "KNOWN_HOSTS": sandbox["SANDBOX_SSH_KNOWN_HOSTS"], "NAME": self.name,
@@ -171,8 +176,10 @@ class Baseline:
 
     def release(self, label: str) -> tuple[float, list[Phase]]:
         sha = self.ws.commit(label)
-        repo = f"{self.ws.registry}/projectmeats-backend"
-        env = {**self.env, "IMAGE": f"{repo}:baseline-{sha}", "LATEST": f"{repo}:baseline-latest"}
+        repo, frontend = (f"{self.ws.registry}/projectmeats-{s}" for s in ("backend", "frontend"))
+        env = {**self.env, "IMAGE": f"{repo}:baseline-{sha}", "LATEST": f"{repo}:baseline-latest",
+               "FRONTEND_IMAGE": f"{frontend}:baseline-{sha}",
+               "FRONTEND_LATEST": f"{frontend}:baseline-latest"}
         started = time.time()
         done = subprocess.run(["bash", str(REPO / "bench" / "baseline_release.sh")], env=env,
                               capture_output=True, text=True, check=False)
@@ -182,17 +189,20 @@ class Baseline:
         return seconds, script_phases(done.stderr, started)
 
     def remove(self) -> None:
-        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)
+        subprocess.run(["docker", "rm", "-f", self.name, f"{self.name}-frontend"], capture_output=True,
+                       check=False)
 
 
 def release_shape(ws: Workspace) -> ReleaseShape:
     github = sorted({str(((e.get("resourcePreEvent") or {}).get("metadata") or {}).get("urn", ""))
                      .rsplit("::", 1)[-1] for e in ws.last_events} - {""})
-    return ReleaseShape(builds=[("backend", "app-backend-image")], migration="app-migration-run",
-                        on_servers=[("stage backend on the server (pull, create)", "app-backend-stage"),
-                                    ("switch backend on the server (start, gate, switch)",
-                                     "app-backend-deploy")],
-                        github=[name for name in github if name.startswith("app-github-")])
+    services = ("backend", "frontend")
+    return ReleaseShape(
+        builds=[(svc, f"app-{svc}-image") for svc in services], migration="app-migration-run",
+        on_servers=[step for svc in services for step in (
+            (f"stage {svc} on the server (pull, create)", f"app-{svc}-stage"),
+            (f"switch {svc} on the server (start, gate, switch)", f"app-{svc}-deploy"))],
+        github=[name for name in github if name.startswith("app-github-")])
 
 
 def new_sha(ws: Workspace, baseline: Baseline) -> float:
@@ -313,10 +323,10 @@ def main() -> int:
     sandbox = sandbox_env()
     with tempfile.TemporaryDirectory(prefix="slipway-bench-") as tmp_name:
         tmp = Path(tmp_name)
+        # The local stack as shipped (a Django backend and an nginx-served frontend, as the users
+        # run them); the baseline script releases the same two services.
         ws = Workspace(tmp / "stack", sandbox)
         ws.setup()
-        # One service, as the baseline script releases one: the same work on both sides.
-        ws.update_config(**{"services.frontend": None})
         baseline: Baseline | None = None
         try:
             print("first release (not measured) ...", flush=True)
