@@ -395,25 +395,27 @@ def test_a_new_config_of_the_running_commit_still_names_the_commit_before(env: E
 
 
 def test_a_staged_release_is_created_not_started_and_the_deploy_only_starts_it(env: Env) -> None:
-    v1, v2 = env.releases["v1"].sha, env.releases["v2"].sha
     serving = env.live()
-    assert serving is not None and serving["Config"]["Labels"]["slipway.sha"] == v2
-    staged = env.stage("v1", extra_env={"STAGED": "yes"})  # a new config: a new container
+    assert serving is not None
+    live_sha = serving["Config"]["Labels"]["slipway.sha"]
+    target = "v1" if live_sha == env.releases["v2"].sha else "v2"
+    sha = env.releases[target].sha
+    staged = env.stage(target, extra_env={"STAGED": "yes"})  # a new config: a new container
     assert staged.returncode == 0, staged.stderr
     assert "staged" in staged.stderr and "starting" not in staged.stderr
     created = [c for c in env.app_containers() if "STAGED=yes" in c["Config"]["Env"]]
     assert len(created) == 1 and not created[0]["State"]["Running"]
-    assert created[0]["Config"]["Labels"]["slipway.sha"] == v1
+    assert created[0]["Config"]["Labels"]["slipway.sha"] == sha
     # Nothing switched: the live release still serves.
     still = env.live()
     assert still is not None and still["Id"] == serving["Id"]
-    assert env.ready()[1].get("X-App-Sha") == v2
-    done = env.deploy("v1", extra_env={"STAGED": "yes"})
+    assert env.ready()[1].get("X-App-Sha") == live_sha
+    done = env.deploy(target, extra_env={"STAGED": "yes"})
     assert done.returncode == 0, done.stderr
     assert "was created earlier (staged" in done.stderr and "pulling" not in done.stderr
     live = env.live()
     assert live is not None and live["Id"] == created[0]["Id"] and live["State"]["Running"]
-    assert env.ready()[1].get("X-App-Sha") == v1
+    assert env.ready()[1].get("X-App-Sha") == sha
 
 
 def test_a_wrong_host_key_is_refused(env: Env, tmp_path: Path) -> None:
