@@ -26,7 +26,16 @@ from bench.timeline import Phase, ReleaseShape, events_of, quiet_phases, release
 from slipway.commands.migration import MigrationPlan
 from slipway.naming import MIGRATION_PLAN_ENV
 from tests.e2e.traffic import Traffic
-from tests.e2e.workspace import REPO, Workspace, engine_errors, free_port, host_server, run, sandbox_env
+from tests.e2e.workspace import (
+    REPO,
+    Workspace,
+    changes,
+    engine_errors,
+    free_port,
+    host_server,
+    run,
+    sandbox_env,
+)
 
 # How the CI deploy runs `pulumi up` (.github/workflows/release.yml; a unit test holds them together).
 DEPLOY_FLAGS = ("--yes", "--skip-preview")
@@ -52,16 +61,6 @@ def deploy(ws: Workspace) -> Streamed:
         print("FAILED:", engine_errors(subprocess.CompletedProcess([], 1, done.stdout, done.stderr)),
               done.stderr[-2000:])
     return done
-
-
-def changed(ws: Workspace) -> list[str]:
-    """What the last `up` changed, `op resource` (none for a no-op)."""
-    found = []
-    for event in ws.last_events:
-        metadata = (event.get("resOutputsEvent") or {}).get("metadata") or {}
-        if metadata.get("op") not in (None, "same", "read"):
-            found.append(f"{metadata['op']} {str(metadata.get('urn', '')).rsplit('::', 1)[-1]}")
-    return found
 
 
 def print_phases(title: str, ours: Sequence[Phase], ours_total: float, theirs: Sequence[Phase],
@@ -133,8 +132,8 @@ def no_op(ws: Workspace, sandbox: dict[str, str], tmp: Path) -> None:
     preview = run_streamed(ws.pulumi_argv("preview"), ws.env)
     line("  slipway: pulumi preview (what the PR comment runs)", f"{preview.seconds:6.2f} s")
     done = deploy(ws)
-    changes = changed(ws)
-    line("  changes (commands on servers, pushes)", ", ".join(changes) or "none")
+    line("  changes (commands on servers, pushes)",
+         ", ".join(f"{op} {name}" for name, op in changes(ws).items()) or "none")
     if floor is None:
         line("  empty program, same four providers: up", "FAILED")
         return

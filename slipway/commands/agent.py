@@ -289,7 +289,7 @@ deploy() {
     exit 0
   fi
   # A rollout's batches after the first wait before they switch (rollout.pauseSeconds).
-  if [ "$pause" -gt 0 ] && [ "$staging" = 0 ]; then
+  if [ "$pause" -gt 0 ]; then
     log "rollout: waiting ${pause}s before switching this server"
     sleep "$pause"
   fi

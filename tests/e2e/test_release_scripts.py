@@ -29,7 +29,7 @@ from slipway.commands.migration import MigrationPlan
 from slipway.commands.proxy import ProxySite, render_nginx_conf
 from slipway.config import DEFAULT_MIGRATION_STEPS
 from tests.e2e.traffic import Traffic
-from tests.e2e.workspace import EXAMPLE_APP, REPO, free_port, http_get, run, sandbox_env
+from tests.e2e.workspace import EXAMPLE_APP, REPO, free_port, http_get, run, sandbox_env, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -142,11 +142,8 @@ class Env:
     def wait_stopped(self, name: str, seconds: float = 60) -> dict[str, Any] | None:
         """The container once it no longer runs (a retirement drains, then stops it), or as it is
         when `seconds` have passed."""
-        deadline = time.monotonic() + seconds
-        while (found := self.inspect(name)) is not None and found["State"]["Running"] \
-                and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return found
+        return settled(lambda: self.inspect(name),
+                       lambda found: found is None or not found["State"]["Running"], seconds)
 
     def inspect(self, name: str | None = None) -> dict[str, Any] | None:
         done = run(["docker", "inspect", name or self.container])

@@ -16,7 +16,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -37,6 +36,7 @@ from tests.e2e.workspace import (
     release_checkout,
     run,
     sandbox_env,
+    settled,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_providers]
@@ -78,13 +78,9 @@ def serving(ws: Workspace, host: str) -> str:
 
 
 def live_port(ws: Workspace, host: str) -> int:
-    deadline = time.monotonic() + 60  # the replaced release drains, then stops, in the background
-    while True:
-        live = [c for c in containers_on(ws, host).values()
-                if c["State"]["Running"] and c["Config"]["Labels"].get("slipway.role") == "app"]
-        if len(live) <= 1 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    live = settled(lambda: [c for c in containers_on(ws, host).values()
+                            if c["State"]["Running"] and c["Config"]["Labels"].get("slipway.role") == "app"],
+                   lambda running: len(running) <= 1)
     assert len(live) == 1, [c["Name"] for c in live]
     return int(live[0]["Config"]["Labels"]["slipway.port"])
 

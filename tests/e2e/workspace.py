@@ -12,9 +12,10 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -65,6 +66,20 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 3
         return err.code, dict(err.headers), err.read()
     except OSError:
         return 0, {}, b""
+
+
+T = TypeVar("T")
+
+
+def settled(read: Callable[[], T], done: Callable[[T], bool], seconds: float = 60) -> T:
+    """`read()` again until `done` holds of it, or `seconds` have passed; its last value. (A
+    replaced release drains, then stops, in the background after a deploy.)"""
+    deadline = time.monotonic() + seconds
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = read()
+    return value
 
 
 def json_documents(text: str) -> list[dict[str, Any]]:
@@ -296,14 +311,10 @@ class Workspace:
         """The named container, else the service's live release (the one taking its traffic)."""
         if name is None:
             # The release a deploy replaced drains, then stops, in the background: wait for that.
-            deadline = time.monotonic() + 60
-            while True:
-                running = run(["docker", "ps", "--filter", f"label=slipway.env={self.env_name}",
-                               "--filter", f"label=slipway.service={service}", "--filter",
-                               "label=slipway.role=app", "--format", "{{.Names}}"]).stdout.split()
-                if len(running) <= 1 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
+            running = settled(lambda: run(
+                ["docker", "ps", "--filter", f"label=slipway.env={self.env_name}", "--filter",
+                 f"label=slipway.service={service}", "--filter", "label=slipway.role=app",
+                 "--format", "{{.Names}}"]).stdout.split(), lambda names: len(names) <= 1)
             if len(running) != 1:
                 return None
             name = running[0]
@@ -313,12 +324,7 @@ class Workspace:
     def gone(self, name: str, seconds: float = 60) -> bool:
         """True once the named container no longer exists (a replaced release is retired in the
         background, after its drain); False if it is still there after `seconds`."""
-        deadline = time.monotonic() + seconds
-        while self.container(name) is not None:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
-        return True
+        return settled(lambda: self.container(name), lambda found: found is None, seconds) is None
 
     @property
     def url(self) -> str:
