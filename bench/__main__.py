@@ -5,7 +5,8 @@
 2. A new-SHA release of the local stack (backend and frontend), phase by phase from the engine's
    events, beside the same release done by a plain shell script (bench/baseline_release.sh: the
    same builds, pushes, migration and deploys, one after another), phase by phase from its marks.
-3. A rollback to a retained release beside the plain script's deploy step alone.
+3. A rollback to a retained release (until both services serve it, seen through their proxies)
+   beside the plain script's deploy step alone.
 4. Failed requests under load (20 clients and a 10 Hz prober) during a slipway release and during
    the script's; a many-step migration; a release rolled over three test hosts.
 """
@@ -17,9 +18,13 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import yaml
 
 from bench.streamed import Streamed, run_streamed
 from bench.timeline import Phase, ReleaseShape, events_of, quiet_phases, release_phases
@@ -33,6 +38,7 @@ from tests.e2e.workspace import (
     engine_errors,
     free_port,
     host_server,
+    http_get,
     run,
     sandbox_env,
 )
@@ -229,17 +235,46 @@ def under_load(ws: Workspace, baseline: Baseline) -> None:
          f"{base_traffic.requests} (failing for {base_traffic.outage_seconds:.1f} s)")
 
 
+def serving_since(urls: Sequence[str], sha: str, start: float, stop: threading.Event) -> list[float]:
+    """Polls every URL (20 ms apart) until all of them answer with `sha` (X-App-Sha); the seconds
+    after `start` when they first all did, in a one-item list (empty if they never did)."""
+    seen: list[float] = []
+    while not stop.is_set():
+        answers = []
+        for url in urls:
+            try:
+                answers.append(http_get(url, timeout=1.0)[1].get("X-App-Sha"))
+            except OSError:
+                answers.append(None)
+        if all(answer == sha for answer in answers):
+            seen.append(time.monotonic() - start)
+            return seen
+        stop.wait(0.02)
+    return seen
+
+
 def rollback(ws: Workspace, previous: str, script_deploy: float) -> None:
+    """`slipway rollback` to the release the last one replaced, as an operator runs it: the time
+    until both services answer with that release's SHA (seen from outside, through the proxies),
+    and until the command is done (the stack has recorded it with `pulumi up`)."""
     print("\nrollback to the retained release (the one the last release replaced)", flush=True)
+    stop = threading.Event()
     start = time.monotonic()
-    done = run([sys.executable, "-m", "slipway.delivery.rollback", "--stack", ws.env_name, "--cwd",
-                str(ws.project), "--config-file", str(ws.config_file), "--to", previous, "--yes"],
-               env=ws.env)
-    seconds = time.monotonic() - start
-    line("  slipway rollback", f"{seconds:6.2f} s" + ("" if done.returncode == 0 else "  (FAILED)"))
-    if done.returncode != 0:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        watch = pool.submit(serving_since, [ws.url, ws.frontend_url], previous, start, stop)
+        done = run([sys.executable, "-m", "slipway.delivery.rollback", "--stack", ws.env_name, "--cwd",
+                    str(ws.project), "--config-file", str(ws.config_file), "--to", previous, "--yes"],
+                   env=ws.env)
+        total = time.monotonic() - start
+        stop.set()
+        seen = watch.result()
+    failed = "" if done.returncode == 0 else "  (FAILED)"
+    line("  both services serve the retained release after", f"{seen[0]:6.2f} s" if seen else "never")
+    line("  the stack has recorded it (the command is done)", f"{total:6.2f} s{failed}")
+    if done.returncode != 0 or not seen:
         print(done.stdout[-2000:], done.stderr[-2000:])
-    ratio("rollback", seconds, script_deploy, "plain script's deploy step")
+        return
+    ratio("rollback", seen[0], script_deploy, "plain script's deploy step")
 
 
 # --------------------------------------------------------------------------- the rest
@@ -318,6 +353,13 @@ def rollout_on_three_hosts(sandbox: dict[str, str], tmp: Path) -> None:
         ws.destroy()
 
 
+def shipped_standby(ws: Workspace) -> None:
+    """The standby of Pulumi.local.yaml, which the e2e workspace leaves out."""
+    services = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["slipway:services"]
+    ws.update_config(**{f"services.{name}.standbySeconds": spec["standbySeconds"]
+                        for name, spec in services.items() if "standbySeconds" in spec})
+
+
 def main() -> int:
     sandbox = sandbox_env()
     with tempfile.TemporaryDirectory(prefix="slipway-bench-") as tmp_name:
@@ -326,6 +368,7 @@ def main() -> int:
         # run them); the baseline script releases the same two services.
         ws = Workspace(tmp / "stack", sandbox)
         ws.setup()
+        shipped_standby(ws)
         baseline: Baseline | None = None
         try:
             print("first release (not measured) ...", flush=True)

@@ -77,7 +77,7 @@ class Service(pulumi.ComponentResource):
                 command=svc.command, env=svc.env, volumes=svc.volumes,
                 command_timeout_seconds=server.command_timeout_seconds, proxy_image=args.proxy.image,
                 drain_seconds=svc.drain_seconds, stop_timeout_seconds=svc.stop_timeout_seconds,
-                keep_releases=svc.keep_releases, agent=agent,
+                keep_releases=svc.keep_releases, standby_seconds=svc.standby_seconds, agent=agent,
                 where=server.where, operation=args.operation,
                 actor=args.actor, pause_seconds=args.pause_seconds, proxy_listen=args.proxy.listen,
             )

@@ -30,15 +30,19 @@ _AGENT = r"""#!/bin/sh
 # slipway server agent (installed by slipway; do not edit: the file name is its content hash).
 #   sh agent.sh deploy --env E --service S --sha SHA --image IMAGE --health-path P --health-seconds N
 #       --dir D --id DEPLOY_ID --ports P1,P2 --port PORT --proxy-image IMAGE --drain-seconds N
-#       --stop-seconds N --keep N --operation deploy|rollback --where WHERE --actor WHO [--pause N]
-#       [--proxy-host ADDRESS]        (where the proxy answers on this server; 127.0.0.1)
+#       --stop-seconds N --standby-seconds N --keep N --operation deploy|rollback --where WHERE
+#       --actor WHO [--pause N] [--proxy-host ADDRESS] (where the proxy answers here; 127.0.0.1)
 #       -- DOCKER_CREATE_ARGV...      (reads the env file on stdin, prints one JSON line)
 #   sh agent.sh stage ...             (deploy's options: pulls and creates the new release, and
 #                                      stops there; run while the migration runs)
 #   sh agent.sh proxy-config --dir D --container NAME   (reads nginx.conf on stdin)
 #   sh agent.sh remove --env E --service S --dir D --id DEPLOY_ID
 #   sh agent.sh retire --env E --service S --dir D --container NAME --drain-seconds N --stop-seconds N
-#       --keep N                      (started by deploy, detached: drains, stops, prunes)
+#       --standby-seconds N --keep N  (started by deploy, detached: drains, stands by, stops, prunes)
+#   sh agent.sh switch-back --dir D [--sha SHA] --where WHERE --actor WHO
+#                                     (back to the retained release of SHA, by default the one the
+#                                      live release replaced, with the last deploy's settings;
+#                                      exit 3 when this server has no such release to switch to)
 #   sh agent.sh audit --root DEPLOY_DIR
 # Messages go to stderr. Every release runs as <env>-<service>-<sha12>-<port>, on one of two
 # internal ports; the service's proxy (<env>-<service>-proxy) listens on PORT and sends traffic
@@ -116,9 +120,9 @@ proxy_create() {
     nginx -c /etc/slipway-proxy/nginx.conf -g 'daemon off;' >/dev/null
 }
 proxy_reload() {  # validate the config in the running proxy, then reload it gracefully
-  docker exec "$proxy" nginx -t -q -c /etc/slipway-proxy/nginx.conf \
-    && docker kill --signal HUP "$proxy" >/dev/null
+  docker exec "$proxy" nginx -t -q -c /etc/slipway-proxy/nginx.conf && proxy_signal
 }
+proxy_signal() { docker kill --signal HUP "$proxy" >/dev/null; }
 # point_proxy PORT: send new requests to 127.0.0.1:PORT (in-flight ones finish where they are).
 point_proxy() {
   old_upstream=$(cat "$dir/proxy/upstream.conf" 2>/dev/null || true)
@@ -127,15 +131,12 @@ point_proxy() {
   if running "$proxy" && [ "$(label "$proxy" slipway.proxy-image)" != "$proxy_image" ]; then
     log "the proxy image changed: restarting $proxy"
   elif running "$proxy"; then
+    # Only the upstream line (the agent's own) changed; nginx.conf was validated when written.
     # A reload is asynchronous: the switch is done when new requests reach PORT, not on the signal.
-    if proxy_reload; then
-      if wait_routed "$1" 15; then return 0; fi
-      log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
-    else
-      log "the proxy refused its new config; keeping the old one"
-    fi
+    if proxy_signal && wait_routed "$1" 15; then return 0; fi
+    log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
     printf '%s\n' "$old_upstream" > "$dir/proxy/upstream.conf"
-    proxy_reload || true
+    proxy_signal || true
     return 1
   fi
   # First release behind the proxy: a container of the earlier layout may hold the port. The
@@ -190,41 +191,59 @@ keep_only() {
 }
 
 # The replaced release is retired in the background: the deploy is done once the new release takes
-# the traffic, and the old one still gets its whole drain. DIR/retiring holds the retirement's pid
-# while it runs; whatever needs the old release's port or containers waits for it first.
-retirement_pid() { cat "$dir/retiring" 2>/dev/null || true; }
+# the traffic, and the old one still gets its whole drain, then stands by (running, no traffic:
+# a switch back to it is instant) for its standby seconds, then stops. DIR/retiring holds
+# "<pid> <container>" while that runs, DIR/standby the container once its drain is over.
+retirement() {  # sets $retiring_pid and $retiring_container ("" when none)
+  retiring_pid="" retiring_container=""
+  if [ -s "$dir/retiring" ]; then read -r retiring_pid retiring_container < "$dir/retiring" || true; fi
+}
 wait_retired() {  # wait_retired SECONDS: 0 once no retirement of this service runs
-  pid=$(retirement_pid)
-  [ -n "$pid" ] || return 0
+  retirement
+  [ -n "$retiring_pid" ] || return 0
+  if [ -s "$dir/standby" ] && kill -0 "$retiring_pid" 2>/dev/null; then
+    # Drained and standing by: no request is in it, so the standby ends now.
+    kill "$retiring_pid" 2>/dev/null || true
+    log "ending the standby of $retiring_container"
+    docker stop --time "$stop_seconds" "$retiring_container" >/dev/null 2>&1 || true
+    keep_only "$keep"
+    rm -f "$dir/standby" "$dir/retiring"
+    return 0
+  fi
   deadline=$(( $(date +%s) + $1 ))
-  while kill -0 "$pid" 2>/dev/null; do
+  while kill -0 "$retiring_pid" 2>/dev/null; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      log "the retirement of the previous release (pid $pid) is still running"; return 1
+      log "the retirement of the previous release (pid $retiring_pid) is still running"; return 1
     fi
     sleep 0.1 2>/dev/null || sleep 1
   done
-  rm -f "$dir/retiring"
+  rm -f "$dir/standby" "$dir/retiring"
 }
 retire_in_background() {  # retire_in_background CONTAINER
   # Its own session and no open descriptors: the SSH session ends now, the retirement carries on.
   detach=""; if command -v setsid >/dev/null; then detach=setsid; fi
   $detach sh "$0" retire --env "$env" --service "$service" --dir "$dir" --container "$1" \
-    --drain-seconds "$drain" --stop-seconds "$stop_seconds" --keep "$keep" \
-    </dev/null >>"$dir/retire.log" 2>&1 &
-  echo $! > "$dir/retiring"
+    --drain-seconds "$drain" --stop-seconds "$stop_seconds" --standby-seconds "$standby" \
+    --keep "$keep" </dev/null >>"$dir/retire.log" 2>&1 &
+  printf '%s %s\n' "$!" "$1" > "$dir/retiring"
 }
 retire() {
   while [ $# -gt 0 ]; do
     case $1 in
       --env) env=$2 ;; --service) service=$2 ;; --dir) dir=$2 ;; --container) live=$2 ;;
       --drain-seconds) drain=$2 ;; --stop-seconds) stop_seconds=$2 ;; --keep) keep=$2 ;;
+      --standby-seconds) standby=$2 ;;
       *) log "retire: unknown option $1"; exit 2 ;;
     esac
     shift 2
   done
   legacy="$env-$service"
-  # Drain: requests already at the old release finish, then it stops (and is kept, stopped).
+  # Drain: requests already at the old release finish; it stands by, then stops (and is kept).
   if [ "$drain" -gt 0 ]; then sleep "$drain"; fi
+  if [ -n "$live" ] && [ "${standby:-0}" -gt 0 ]; then
+    printf '%s\n' "$live" > "$dir/standby"
+    sleep "$standby"
+  fi
   if [ -n "$live" ]; then docker stop --time "$stop_seconds" "$live" >/dev/null || true; fi
   # Containers of the earlier layout (one per service, on the service's port) are done now.
   for old in "$legacy" "$legacy-previous" "$legacy-failed"; do
@@ -232,11 +251,11 @@ retire() {
   done
   keep_only "$keep"
   log "$(date -u +%Y-%m-%dT%H:%M:%SZ) retired ${live:-$legacy}"
-  rm -f "$dir/retiring"
+  rm -f "$dir/standby" "$dir/retiring"
 }
 
 deploy() {
-  keep=3 drain=10 stop_seconds=30 operation=deploy actor=unknown pause=0 proxy_host=127.0.0.1
+  keep=3 drain=10 stop_seconds=30 standby=0 operation=deploy actor=unknown pause=0 proxy_host=127.0.0.1
   while [ $# -gt 0 ]; do
     case $1 in
       --env) env=$2 ;; --service) service=$2 ;; --sha) sha=$2 ;; --image) image=$2 ;;
@@ -244,7 +263,7 @@ deploy() {
       --root) root=$2 ;; --id) id=$2 ;; --ports) ports=$2 ;; --port) port=$2 ;;
       --proxy-image) proxy_image=$2 ;; --drain-seconds) drain=$2 ;; --stop-seconds) stop_seconds=$2 ;;
       --keep) keep=$2 ;; --operation) operation=$2 ;; --where) where=$2 ;; --actor) actor=$2 ;;
-      --pause) pause=$2 ;; --proxy-host) proxy_host=$2 ;;
+      --pause) pause=$2 ;; --proxy-host) proxy_host=$2 ;; --standby-seconds) standby=$2 ;;
       --) shift; break ;;
       *) log "deploy: unknown option $1"; exit 2 ;;
     esac
@@ -354,6 +373,11 @@ deploy() {
   fi
   printf '%s %s %s\n' "$name" "$new_port" "$previous_sha" > "$dir/.active.tmp"
   mv -f "$dir/.active.tmp" "$dir/active"
+  # What a switch-back needs of this deploy's settings (every value is free of spaces).
+  printf '%s %s %s %s %s %s %s %s %s %s %s %s\n' "$env" "$service" "$root" "$port" "$ports" \
+    "$health_path" "$health_seconds" "$drain" "$stop_seconds" "$standby" "$keep" "$proxy_host" \
+    > "$dir/.settings.tmp"
+  mv -f "$dir/.settings.tmp" "$dir/settings"
   port_live=$new_port
   log "$sha is healthy at $url and takes the traffic of port $port"
   audit "$([ "$operation" = rollback ] && echo rolled-back || echo deployed)"
@@ -398,8 +422,8 @@ remove() {
   live=""
   if [ -s "$dir/active" ]; then read -r live _ < "$dir/active" || true; fi
   if [ -n "$live" ] && [ "$(label "$live" slipway.deploy)" != "$id" ]; then return 0; fi
-  pid=$(retirement_pid)
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+  retirement
+  if [ -n "$retiring_pid" ]; then kill "$retiring_pid" 2>/dev/null || true; fi
   # The releases first, the proxy last (it answers until nothing is behind it).
   docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
     --filter label=slipway.role=app --format '{{.Names}}' \
@@ -409,14 +433,84 @@ remove() {
   rm -rf "$dir"
 }
 
+# switch-back: the live release's traffic goes back to the retained release of SHA (by default
+# the one it replaced): started if it stopped, at once if it still drains or stands by; the same
+# health gate and switch as a deploy, with the settings the last deploy recorded. Exit 3: this
+# server has no such release on the other port (a deploy of it is needed).
+switch_back() {
+  operation=rollback actor=unknown sha=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --dir) dir=$2 ;; --sha) sha=$2 ;; --where) where=$2 ;; --actor) actor=$2 ;;
+      *) log "switch-back: unknown option $1"; exit 2 ;;
+    esac
+    shift 2
+  done
+  [ -s "$dir/settings" ] || { log "no deploy has recorded its settings in $dir"; exit 3; }
+  read -r env service root port ports health_path health_seconds drain stop_seconds standby keep \
+    proxy_host < "$dir/settings"
+  proxy="$env-$service-proxy" legacy="$env-$service" live="" live_port="" live_replaced=""
+  if [ -s "$dir/active" ]; then read -r live live_port live_replaced < "$dir/active" || true; fi
+  if [ -z "$live" ] || ! running "$live" || ! running "$proxy"; then
+    log "no live release behind a running proxy in $dir"; exit 3
+  fi
+  current=$(label "$live" slipway.sha) previous_sha=$live_replaced image=$(label "$live" slipway.image)
+  sha=${sha:-$live_replaced}
+  if [ -z "$sha" ]; then log "$live replaced no earlier release"; exit 3; fi
+  if [ "$current" = "$sha" ]; then
+    port_live=$live_port
+    log "$sha already serves as $live; nothing to do"
+    report
+    exit 0
+  fi
+  p1=${ports%,*} p2=${ports#*,}
+  if [ "$live_port" = "$p1" ]; then back_port=$p2; else back_port=$p1; fi
+  name="$env-$service-$(printf %.12s "$sha")-$back_port"
+  if ! exists "$name" || [ "$(label "$name" slipway.sha)" != "$sha" ]; then
+    log "no retained release of $sha on port $back_port"; exit 3
+  fi
+  # Its own retirement (drain or standby) ends here: it takes the traffic again. Any other one
+  # holds the port it needs, so that one finishes first.
+  retirement
+  if [ -n "$retiring_pid" ] && [ "$retiring_container" = "$name" ]; then
+    kill "$retiring_pid" 2>/dev/null || true
+    rm -f "$dir/standby" "$dir/retiring"
+  else
+    wait_retired $(( drain + stop_seconds + 30 )) || exit 1
+  fi
+  previous_sha=$current image=$(label "$name" slipway.image) proxy_image=$(label "$proxy" slipway.proxy-image)
+  url="http://127.0.0.1:$back_port$health_path"
+  if running "$name"; then
+    log "$name is still running (draining or standing by): no start"
+  else
+    log "starting the retained $name"
+    docker start "$name" >/dev/null || { log "FAILED: $name did not start"; audit failed; exit 1; }
+  fi
+  if ! wait_healthy "$name" "$url" "$health_seconds" || ! point_proxy "$back_port"; then
+    log "FAILED: $service $sha did not take the traffic back; $live ($current) kept serving"
+    docker stop --time "$stop_seconds" "$name" >/dev/null 2>&1 || true
+    audit failed
+    exit 1
+  fi
+  printf '%s %s %s\n' "$name" "$back_port" "$current" > "$dir/.active.tmp"
+  mv -f "$dir/.active.tmp" "$dir/active"
+  port_live=$back_port
+  log "$sha takes the traffic of port $port again (switched back from $current)"
+  audit rolled-back
+  retire_in_background "$live"
+  log "$live drains for ${drain}s, then stops (in the background)"
+  report
+}
+
 case "${1:-}" in
   deploy) shift; staging=0; deploy "$@" ;;
   stage) shift; staging=1; deploy "$@" ;;
   proxy-config) shift; proxy_config "$@" ;;
   remove) shift; remove "$@" ;;
   retire) shift; retire "$@" ;;
+  switch-back) shift; switch_back "$@" ;;
   audit) cat "${3:?usage: agent.sh audit --root DEPLOY_DIR}/.slipway/audit.log" 2>/dev/null || true ;;
-  *) log "usage: agent.sh deploy|stage|proxy-config|remove|retire|audit ..."; exit 2 ;;
+  *) log "usage: agent.sh deploy|stage|proxy-config|remove|retire|switch-back|audit ..."; exit 2 ;;
 esac
 """
 

@@ -21,6 +21,7 @@ from slipway.commands.agent import (
     NAME_PLACEHOLDER,
     PORT_PLACEHOLDER,
     PREVIOUS_SHA_PLACEHOLDER,
+    agent_path,
 )
 
 LABEL_ENV = "slipway.env"
@@ -62,6 +63,7 @@ class DeployPlan:
     actor: str = "unknown"  # who ran it (the CI actor or user@host): for the audit log
     pause_seconds: int = 0  # a rollout's pause between batches: waited before this server switches
     proxy_listen: str = "127.0.0.1"  # where the service's proxy listens (proxy.listen)
+    standby_seconds: int = 0  # the replaced release stays running, drained, for a switch back
 
     @property
     def proxy_host(self) -> str:
@@ -140,7 +142,8 @@ def _agent_call(plan: DeployPlan, subcommand: str) -> str:
         "--dir": plan.directory, "--root": plan.deploy_dir, "--id": deploy_id(plan),
         "--ports": ",".join(map(str, plan.internal_ports)), "--port": str(plan.port),
         "--proxy-image": plan.proxy_image, "--drain-seconds": str(plan.drain_seconds),
-        "--stop-seconds": str(plan.stop_timeout_seconds), "--keep": str(plan.keep_releases),
+        "--stop-seconds": str(plan.stop_timeout_seconds),
+        "--standby-seconds": str(plan.standby_seconds), "--keep": str(plan.keep_releases),
         "--operation": plan.operation, "--where": plan.where, "--actor": plan.actor,
     }
     if plan.pause_seconds:
@@ -149,6 +152,15 @@ def _agent_call(plan: DeployPlan, subcommand: str) -> str:
         options["--proxy-host"] = plan.proxy_host
     return _q(["timeout", "--kill-after=15", str(plan.command_timeout_seconds), "sh", plan.agent, subcommand,
                *(item for pair in options.items() for item in pair), "--", *create_argv(plan)])
+
+
+def switch_back_command(deploy_dir: str, environment: str, service: str, sha: str, where: str,
+                        actor: str) -> str:
+    """`slipway rollback`'s first step, outside the engine: the service's traffic goes back to its
+    retained release of `sha` (with the settings the last deploy recorded on the server)."""
+    directory = f"{deploy_dir.rstrip('/')}/{environment}/{service}"
+    return _q(["timeout", "--kill-after=15", "300", "sh", agent_path(deploy_dir), "switch-back",
+               "--dir", directory, "--sha", sha, "--where", where, "--actor", actor])
 
 
 def proxy_config_command(plan: DeployPlan) -> str:

@@ -332,6 +332,9 @@ class ServiceSpec(Spec):
     internal_ports: Annotated[tuple[int, int], plain(_internal_ports)] = Field(alias="internalPorts")
     drain_seconds: Annotated[int, integer(0, 600, "10")] = Field(10, alias="drainSeconds")
     stop_timeout_seconds: Annotated[int, integer(1, 600, "30")] = Field(30, alias="stopTimeoutSeconds")
+    # After its drain the replaced release stays running (no traffic) this long, so that a
+    # `slipway rollback` to it is a switch, not a start; 0 stops it right after the drain.
+    standby_seconds: Annotated[int, integer(0, 86400, "600")] = Field(0, alias="standbySeconds")
     keep_releases: Annotated[int, integer(0, 20, "3")] = Field(3, alias="keepReleases")
     # The servers (of `slipway:servers`, by name) that run it; unset: every server.
     servers: Annotated[

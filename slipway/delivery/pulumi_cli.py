@@ -101,6 +101,18 @@ class PulumiCli:
             values[key] = item["objectValue"] if "objectValue" in item else item.get("value")
         return values
 
+    def secret_values(self) -> dict[str, Secret]:
+        """Every secret config value at once (one decryption instead of one per `secret()`),
+        read from stdout into memory, never printed; a structured one as its JSON text."""
+        out = self._checked("config --json --show-secrets", "config", "--json", "--show-secrets",
+                            config_file=True)
+        values: dict[str, Secret] = {}
+        for key, item in json.loads(out or "{}").items():
+            if isinstance(item, dict) and item.get("secret"):
+                value = item["objectValue"] if "objectValue" in item else item.get("value")
+                values[key] = Secret(value if isinstance(value, str) else json.dumps(value))
+        return values
+
     def secret(self, key: str) -> Secret | None:
         """One secret config value (read from stdout, never printed), or None when unset."""
         done = self.capture("config", "get", key, config_file=True)

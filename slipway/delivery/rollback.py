@@ -8,12 +8,19 @@
 2. Checks that `<registry>/<repository>:<env>-<sha>` exists for every service (registry API v2,
    with the stack's registry credentials when it has any). A missing tag refuses the rollback
    and nothing is changed.
-3. Pins it: `pulumi config set slipway:sha <sha>`, runs `pulumi up` (nothing is built, no
-   migration step runs unless slipway:migration.onRollback is `run`), then puts the previous
-   value of `slipway:sha` back: the rollback lasts until the next release, the same from a
-   laptop as from the rollback workflow's throwaway runner. --hold keeps the pin in the config
-   file (commit it so CI keeps it too). With --preview-only it pins, shows `pulumi preview
-   --diff` and puts the previous value back.
+3. Pins it: `pulumi config set slipway:sha <sha>`.
+4. Switches every server back to its retained release of that SHA, outside the engine, all at
+   once (slipway.delivery.switch_back): the release the running one replaced is still there,
+   running (drain, standby) or stopped, so this is a switch or a start, health-gated as a deploy.
+   A server without it is left to the next step. --engine-only skips this.
+5. Runs `pulumi up` (nothing is built, no migration step runs unless slipway:migration.onRollback
+   is `run`): it records the rollback in the stack, and deploys the release wherever step 4 did
+   not switch. Then it puts the previous value of `slipway:sha` back: the rollback lasts until
+   the next release, the same from a laptop as from the rollback workflow's throwaway runner.
+   --hold keeps the pin in the config file (commit it so CI keeps it too). If this `up` fails
+   after servers were switched back, the pin is kept either way (so that no later `up` leaves
+   them running a release the stack does not know). With --preview-only it pins, shows `pulumi
+   preview --diff` and puts the previous value back.
 
 Exit codes: 0 done, 1 a command failed, 2 bad usage, 3 refused (nothing changed).
 Run it where `pulumi` is on PATH (`source scripts/env.sh`). No secret is ever printed: the
@@ -25,10 +32,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from slipway.actor import current_actor
 from slipway.delivery.history import SHA_KEY, deployed_shas, release_message
 from slipway.delivery.pulumi_cli import PulumiCli, PulumiError
 from slipway.delivery.registry import Credentials, ImageRef, Registry, RegistryError
@@ -38,6 +49,8 @@ from slipway.delivery.rollback_target import (
     expand_prefix,
     image_refs,
 )
+from slipway.delivery.switch_back import Outcome, placements, switch_back
+from slipway.secret import Secret
 from slipway.state_settings import state_refusal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -71,12 +84,14 @@ class Checked:
     source: str
     refs: dict[str, ImageRef]
     previous_pin: str | None
+    config: Mapping[str, Any] = field(default_factory=dict, repr=False)  # plain values only
 
 
 def check(args: argparse.Namespace, cli: PulumiCli) -> Checked:
     """Everything that can refuse, before anything is changed."""
-    config = cli.config()
-    outputs = cli.outputs()
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two reads of the stack, at the same time
+        config_read, outputs_read = pool.submit(cli.config), pool.submit(cli.outputs)
+        config, outputs = config_read.result(), outputs_read.result()
     history: list[str] = []
     if args.to is None and not outputs.get("replacedSha"):
         history = deployed_shas(cli.history())
@@ -104,7 +119,7 @@ def check(args: argparse.Namespace, cli: PulumiCli) -> Checked:
             + "\nslipway never rebuilds an old SHA (today's code would carry yesterday's tag).")
     pin = config.get(SHA_KEY)
     return Checked(sha=sha, current=current, source=target.source, refs=refs,
-                   previous_pin=pin if isinstance(pin, str) and pin else None)
+                   previous_pin=pin if isinstance(pin, str) and pin else None, config=config)
 
 
 def preview(cli: PulumiCli, checked: Checked) -> int:
@@ -126,18 +141,55 @@ def restore_pin(cli: PulumiCli, checked: Checked) -> None:
         cli.remove_config(SHA_KEY)
 
 
-def apply(cli: PulumiCli, checked: Checked, hold: bool = False) -> int:
-    """Pin, `pulumi up`, then (unless `hold`) put the config back as it was: a rollback lasts
-    until the next release, from a laptop exactly as from the workflow's throwaway runner."""
-    cli.set_config(SHA_KEY, checked.sha)
+def switch_first(checked: Checked, keys: Future[dict[str, Secret]] | None) -> list[Outcome]:
+    """Step 4: every server back on its retained release, before the engine starts; says how
+    far it got. A server it could not switch is left to the `up`."""
+    if keys is None or not placements(checked.config):
+        return []
     try:
+        secrets = keys.result()
+    except (PulumiError, OSError) as err:
+        print(f"switch-back skipped (the stack's deploy keys could not be read: {err});"
+              " pulumi up deploys the release", file=sys.stderr)
+        return []
+    start = time.monotonic()
+    outcomes = switch_back(checked.config, secrets, checked.sha, current_actor(os.environ))
+    for outcome in outcomes:
+        state = {0: "switched back", 3: "no retained release: pulumi up deploys it"}.get(
+            outcome.code, f"FAILED (exit {outcome.code}): pulumi up deploys it")
+        print(f"  {outcome.server} {outcome.service}: {state}; {outcome.message}", flush=True)
+    if outcomes and all(o.switched for o in outcomes):
+        print(f"every server serves {checked.sha} again (switched back in"
+              f" {time.monotonic() - start:.2f} s); recording it in the stack with pulumi up",
+              flush=True)
+    return outcomes
+
+
+def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
+          keys: Future[dict[str, Secret]] | None = None) -> int:
+    """Pin, switch back, `pulumi up`, then (unless `hold`) put the config back as it was: a
+    rollback lasts until the next release, from a laptop exactly as from the workflow's
+    throwaway runner."""
+    cli.set_config(SHA_KEY, checked.sha)
+    switched: list[Outcome] = []
+    code = 1
+    try:
+        switched = [o for o in switch_first(checked, keys) if o.switched]
         code = cli.up(release_message("rollback", cli.stack, checked.sha))
     finally:
-        if not hold:
+        # Servers already switched back and no record of it in the stack: the pin stays, so that
+        # the next `up` keeps them on it instead of leaving them on a release the stack lost.
+        if not hold and not (code != 0 and switched):
             restore_pin(cli, checked)
     if code != 0:
-        print(f"pulumi up failed (exit {code}); run the same rollback again to continue it.",
-              file=sys.stderr)
+        if switched:
+            print(f"pulumi up failed (exit {code}) after {len(switched)} service(s) were switched"
+                  f" back to {checked.sha}: they serve it, and {SHA_KEY} stays pinned to it in the"
+                  " stack's config so that no `up` silently leaves them there. Run the same"
+                  " rollback again (or `pulumi up`) to record it.", file=sys.stderr)
+        else:
+            print(f"pulumi up failed (exit {code}); run the same rollback again to continue it.",
+                  file=sys.stderr)
         return EXIT_FAILED
     if hold:
         print(f"{cli.stack} now runs {checked.sha} and stays pinned ({SHA_KEY} is set in its"
@@ -151,6 +203,16 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False) -> int:
 
 
 def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = confirm) -> int:
+    # The deploy keys are decrypted while the checks run (one `pulumi config --show-secrets`);
+    # nothing uses them unless every check passes.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        switching = not (args.preview_only or args.engine_only)
+        keys = pool.submit(cli.secret_values) if switching else None
+        return checked_run(args, cli, ask, keys)
+
+
+def checked_run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool],
+                keys: Future[dict[str, Secret]] | None) -> int:
     try:
         checked = check(args, cli)
         print(f"rollback {cli.stack}: {checked.current or '(nothing running)'} -> {checked.sha}"
@@ -167,7 +229,7 @@ def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = c
         print(f"slipway rollback: {err}\nNothing was changed.", file=sys.stderr)
         return EXIT_FAILED
     try:
-        return preview(cli, checked) if args.preview_only else apply(cli, checked, args.hold)
+        return preview(cli, checked) if args.preview_only else apply(cli, checked, args.hold, keys)
     except PulumiError as err:
         print(f"slipway rollback: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -186,6 +248,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                       help="show the rollback's preview; leave the stack and its config as they are")
     parser.add_argument("--hold", action="store_true",
                         help="keep slipway:sha pinned in the config file afterwards (commit it for CI)")
+    parser.add_argument("--engine-only", action="store_true",
+                        help="no switch-back first: pulumi up deploys the release on every server")
     parser.add_argument("--config-file", type=Path, help="passed to pulumi (as --config-file)")
     parser.add_argument("--cwd", type=Path, help="the Pulumi project directory (pulumi --cwd)")
     return parser.parse_args(argv)

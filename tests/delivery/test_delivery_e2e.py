@@ -21,7 +21,8 @@ import pytest
 
 from tests.delivery.processes import ProcessWatch
 from tests.delivery.registry_fakes import delete_tag
-from tests.e2e.workspace import REPO, Workspace, sandbox_env
+from tests.e2e.traffic import Traffic
+from tests.e2e.workspace import REPO, Workspace, run, sandbox_env
 
 pytestmark = pytest.mark.e2e
 
@@ -205,14 +206,24 @@ def test_5_plan_comment_warns_when_the_target_is_older(ws: Workspace) -> None:
 def test_6_rollback(ws: Workspace) -> None:
     current, previous = ws.shas[-1], ws.shas[-2]
     tags_before = ws.registry_tags()
-    with ProcessWatch() as watch:
+    retained = run(["docker", "ps", "--all", "--quiet", "--no-trunc", "--filter",
+                    f"label=slipway.env={ws.env_name}", "--filter", "label=slipway.service=backend",
+                    "--filter", f"label=slipway.sha={previous}"]).stdout.split()
+    assert len(retained) == 1  # kept, stopped, since the release that replaced it
+    with ProcessWatch() as watch, Traffic(ws.url) as traffic:
         done = rollback(ws, "--yes")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert f"{current} -> {previous}" in done.stdout
+    # Switched back on the server first (the kept release started), then recorded by `pulumi up`.
+    assert ": switched back; " in done.stdout and f"every server serves {previous} again" in done.stdout
+    assert "backend: switched back" in done.stdout and "frontend: switched back" in done.stdout
+    assert traffic.failures == 0, traffic.summary()
+    assert traffic.shas[0] == current and traffic.shas[-1] == previous
     after = outputs(ws)
     assert (after["deployedSha"], after["releaseMode"]) == (previous, "reuse")
     container = ws.container()
     assert container is not None and container["Config"]["Labels"]["slipway.sha"] == previous
+    assert container["Id"] == retained[0]  # the kept release itself, not a new one
     assert ws.ready()[1].get("X-App-Sha") == previous
     assert ws.registry_tags() == tags_before  # nothing was built or pushed
     history = json.loads(stack(ws, "history", "--json"))

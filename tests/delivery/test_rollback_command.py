@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from slipway.delivery import rollback
 from slipway.delivery.pulumi_cli import PulumiCli
 from slipway.delivery.rollback import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, parse_args, run
+from slipway.delivery.switch_back import Outcome
 from slipway.secret import Secret
 from tests.delivery.registry_fakes import AuthRegistry, delete_tag, push_tiny_image
 
@@ -33,6 +35,9 @@ class FakeCli(PulumiCli):
 
     def history(self) -> list[dict[str, Any]]:
         return list(self.stack_history)
+
+    def secret_values(self) -> dict[str, Secret]:
+        return {key: Secret(value) for key, value in self.secrets.items()}
 
     def secret(self, key: str) -> Secret | None:
         self.calls.append(("config get", key))
@@ -158,3 +163,28 @@ def test_registry_password_from_the_stack_config_and_never_printed(
         assert not [c for c in wrong.calls if c[0] != "config get"]
     captured = capsys.readouterr()
     assert password not in captured.out + captured.err
+
+
+def test_servers_switched_back_and_a_failed_up_keep_the_pin(
+        release: tuple[str, str, str, str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The servers already run the old release and the stack failed to record it: the pin stays,
+    or the next `up` (of HEAD, state unchanged) would leave them there unseen."""
+    host, prefix, old, running = release
+    cli = make(host, prefix, deployedSha=running, replacedSha=old)
+    cli.values["slipway:server"] = {"host": "203.0.113.10", "user": "deploy", "hostKey": "ssh-ed25519 AAAA"}
+    cli.secrets["slipway:sshPrivateKey"] = "key"
+    switched = [Outcome("deploy@203.0.113.10:22", "backend", 0, "switched")]
+    monkeypatch.setattr(rollback, "switch_back", lambda *_: switched)
+    failing = FakeCli(stack=cli.stack, values=cli.values, stack_outputs=cli.stack_outputs,
+                      secrets=cli.secrets, up_code=1)
+    assert run(parse_args(["--stack", "prod", "--yes"]), failing) == EXIT_FAILED
+    assert failing.values["slipway:sha"] == old
+    assert ("config rm", "slipway:sha") not in failing.calls
+    assert "stays pinned" in capsys.readouterr().err
+    # Nothing switched back: the failed `up` leaves the config as it was.
+    monkeypatch.setattr(rollback, "switch_back", lambda *_: [])
+    again = FakeCli(stack=cli.stack, values={k: v for k, v in cli.values.items() if k != "slipway:sha"},
+                    stack_outputs=cli.stack_outputs, secrets=cli.secrets, up_code=1)
+    assert run(parse_args(["--stack", "prod", "--yes"]), again) == EXIT_FAILED
+    assert "slipway:sha" not in again.values

@@ -23,7 +23,13 @@ from typing import Any
 import pytest
 
 from slipway.commands.agent import agent_path, install_command, render_agent
-from slipway.commands.deploy import DeployPlan, deploy_command, proxy_config_command, stage_command
+from slipway.commands.deploy import (
+    DeployPlan,
+    deploy_command,
+    proxy_config_command,
+    stage_command,
+    switch_back_command,
+)
 from slipway.commands.envfile import render_env_file
 from slipway.commands.migration import MigrationPlan
 from slipway.commands.proxy import ProxySite, render_nginx_conf
@@ -81,7 +87,7 @@ class Env:
         return f"{sb['SANDBOX_SSH_USER']}@{sb['SANDBOX_SSH_HOST']}:{sb['SANDBOX_SSH_PORT']}"
 
     def plan(self, release: str, health_timeout: int = 60, operation: str = "deploy",
-             extra_env: dict[str, str] | None = None) -> DeployPlan:
+             extra_env: dict[str, str] | None = None, standby: int = 0) -> DeployPlan:
         r = self.releases[release]
         return DeployPlan(
             environment=self.name, service="backend", sha=r.sha, image=r.image,
@@ -93,16 +99,17 @@ class Env:
                  **(extra_env or {})},
             volumes=(), command_timeout_seconds=300, proxy_image=self.sandbox["SANDBOX_PROXY_IMAGE"],
             drain_seconds=1, stop_timeout_seconds=10, keep_releases=2, operation=operation,
-            actor="e2e@test",
+            actor="e2e@test", standby_seconds=standby,
         )
 
     def deploy(self, release: str, health_timeout: int = 60, operation: str = "deploy",
-               extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+               extra_env: dict[str, str] | None = None, standby: int = 0
+               ) -> subprocess.CompletedProcess[str]:
         """What the ServerAgent and Service components run: install the agent, write the proxy's
         config, then the deploy."""
         installed = self.ssh(install_command(self.deploy_dir), stdin=render_agent())
         assert installed.returncode == 0, installed.stderr
-        plan = self.plan(release, health_timeout, operation, extra_env)
+        plan = self.plan(release, health_timeout, operation, extra_env, standby)
         site = ProxySite(environment=self.name, service="backend", listen_host="127.0.0.1", port=self.port,
                          client_max_body_size="10m", read_timeout_seconds=30)
         configured = self.ssh(proxy_config_command(plan), stdin=render_nginx_conf(site))
@@ -113,6 +120,15 @@ class Env:
               ) -> subprocess.CompletedProcess[str]:
         """What the Service's stage runs while the migration runs (the agent is installed)."""
         return self.ssh(stage_command(self.plan(release, extra_env=extra_env)), stdin=self.env_text())
+
+    def switch_back(self, sha: str) -> subprocess.CompletedProcess[str]:
+        """What `slipway rollback` runs on each server before its `pulumi up`."""
+        return self.ssh(switch_back_command(self.deploy_dir, self.name, "backend", sha, self.where,
+                                            "e2e@test"))
+
+    def standing_by(self) -> str:
+        """The release standing by (drained, running, no traffic) after a deploy, or ""."""
+        return self.ssh(f"cat {self.directory}/standby 2>/dev/null || true").stdout.strip()
 
     def live(self) -> dict[str, Any] | None:
         """The release that takes the traffic (named in the service's `active` file)."""
@@ -413,6 +429,77 @@ def test_a_staged_release_is_created_not_started_and_the_deploy_only_starts_it(e
     live = env.live()
     assert live is not None and live["Id"] == created[0]["Id"] and live["State"]["Running"]
     assert env.ready()[1].get("X-App-Sha") == sha
+
+
+def the_other(env: Env) -> tuple[dict[str, Any], str]:
+    """The live release, and the release (v1 or v2) that is not it."""
+    serving = env.live()
+    assert serving is not None
+    return serving, "v1" if serving["Config"]["Labels"]["slipway.sha"] == env.releases["v2"].sha else "v2"
+
+
+def test_a_switch_back_to_the_release_standing_by_is_a_switch_without_a_start(env: Env) -> None:
+    before, other = the_other(env)
+    back = before["Config"]["Labels"]["slipway.sha"]
+    assert env.deploy(other, standby=600).returncode == 0
+    # Drained, it stands by: still running, taking no traffic.
+    name = before["Name"].lstrip("/")
+    assert settled(env.standing_by, lambda found: found == name) == name
+    assert env.ready()[1].get("X-App-Sha") == env.releases[other].sha
+    with Traffic(env.url) as traffic:
+        done = env.switch_back(back)
+    assert done.returncode == 0, done.stderr
+    assert "still running (draining or standing by): no start" in done.stderr
+    assert traffic.failures == 0, traffic.summary()
+    assert traffic.shas[-1] == back
+    live = env.live()
+    # The very container, never stopped in between.
+    assert live is not None and live["Id"] == before["Id"]
+    assert live["State"]["StartedAt"] == before["State"]["StartedAt"]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["previous_sha"] == env.releases[other].sha
+    last = env.audit()[-1]
+    assert (last["operation"], last["result"], last["sha"]) == ("rollback", "rolled-back", back)
+    assert last["previous_sha"] == env.releases[other].sha and last["actor"] == "e2e@test"
+    # The release it switched from drains and stands by in its turn.
+    assert settled(env.standing_by, lambda found: found != "").startswith(
+        f"{env.name}-backend-{env.releases[other].sha[:12]}-")
+
+
+def test_the_next_deploy_ends_a_standby_at_once(env: Env) -> None:
+    waiting = env.standing_by()
+    standing = env.inspect(waiting)
+    assert standing is not None and standing["State"]["Running"]
+    _, other = the_other(env)  # the release standing by: the deploy stops it, then starts it
+    done = env.deploy(other)
+    assert done.returncode == 0, done.stderr
+    assert f"ending the standby of {waiting}" in done.stderr
+    assert f"{waiting} was created earlier" in done.stderr
+    live = env.live()
+    assert live is not None and live["Id"] == standing["Id"]
+    assert live["State"]["StartedAt"] != standing["State"]["StartedAt"]
+    assert env.ready()[1].get("X-App-Sha") == env.releases[other].sha
+    assert env.standing_by() == ""
+
+
+def test_a_switch_back_to_a_stopped_release_starts_it_and_to_none_exits_3(env: Env) -> None:
+    before, other = the_other(env)
+    back = before["Config"]["Labels"]["slipway.sha"]
+    assert env.deploy(other).returncode == 0  # no standby: drained, then stopped
+    assert env.wait_stopped(before["Name"].lstrip("/")) is not None
+    with Traffic(env.url) as traffic:
+        done = env.switch_back(back)
+    assert done.returncode == 0, done.stderr
+    assert "starting the retained" in done.stderr
+    assert traffic.failures == 0, traffic.summary()
+    assert traffic.shas[-1] == back == env.ready()[1].get("X-App-Sha")
+    live = env.live()
+    assert live is not None and live["Id"] == before["Id"]
+    # A release this server never ran: nothing changes, and the caller deploys it instead.
+    never = secrets.token_hex(20)
+    missing = env.switch_back(never)
+    assert missing.returncode == 3, missing.stderr
+    assert f"no retained release of {never}" in missing.stderr
+    assert env.ready()[1].get("X-App-Sha") == back
 
 
 def test_a_wrong_host_key_is_refused(env: Env, tmp_path: Path) -> None:

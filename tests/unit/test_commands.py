@@ -131,7 +131,8 @@ def test_deploy_is_one_short_call_to_the_agent() -> None:
         "--health-path": "/api/v1/ready/",
         "--health-seconds": "60", "--dir": "/srv/slipway/dev/backend", "--root": "/srv/slipway",
         "--id": deploy_id(plan()), "--ports": "18000,28000", "--port": "8000", "--proxy-image": PROXY_IMAGE,
-        "--drain-seconds": "10", "--stop-seconds": "30", "--keep": "3", "--operation": "deploy",
+        "--drain-seconds": "10", "--stop-seconds": "30", "--standby-seconds": "0", "--keep": "3",
+        "--operation": "deploy",
         "--where": "deploy@203.0.113.10:22", "--actor": "github:octocat",
     }
     create = argv[split + 1:]

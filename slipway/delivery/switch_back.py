@@ -1,0 +1,92 @@
+"""`slipway rollback`'s first step: every server switches its services back to the retained
+release, outside the engine, over one SSH call each, all at once.
+
+The release the live one replaced is still on each server: running for its drain and standby
+(`standbySeconds`), then stopped and kept. Switching back to it needs no build, no pull and no
+plan, so it is done before `pulumi up` records the rollback in the stack; that `up` then finds
+each server already running it and changes nothing there. A server where the switch-back cannot
+be done (its retained release is gone, or it fails its health gate and the live release keeps
+serving) is left to that `up`, which deploys the release there the ordinary way.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from slipway.commands.deploy import switch_back_command
+from slipway.delivery.pulumi_cli import structured
+from slipway.delivery.remote import RemoteError, remote_shell
+from slipway.delivery.servers import StackServer, servers_of
+from slipway.secret import Secret
+
+SWITCHED, NOT_RETAINED = 0, 3  # the agent's exit codes; anything else failed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    server: str  # user@host:port
+    service: str
+    code: int
+    message: str  # the agent's last line on stderr
+
+    @property
+    def switched(self) -> bool:
+        return self.code == SWITCHED
+
+
+def placements(config: Mapping[str, Any]) -> list[tuple[StackServer, str]]:
+    """(server, service) for every service on every server that runs it; [] for a stack
+    without servers in its config."""
+    if not structured(config, "slipway:servers") and not structured(config, "slipway:server"):
+        return []
+    services = structured(config, "slipway:services") or {}
+    placed = []
+    for server in servers_of(config):
+        for name, spec in services.items():
+            only = spec.get("servers") if isinstance(spec, Mapping) else None
+            if server.name is None or not only or server.name in only:
+                placed.append((server, str(name)))
+    return placed
+
+
+def deploy_key(secrets: Mapping[str, Secret], server: StackServer) -> Secret | None:
+    """The server's own key (`sshPrivateKeys.<name>`), else the stack's `sshPrivateKey`."""
+    own = secrets.get("slipway:sshPrivateKeys")
+    if server.name is not None and own is not None:
+        keys = json.loads(own.reveal())
+        if isinstance(keys, dict) and isinstance(keys.get(server.name), str):
+            return Secret(keys[server.name])
+    return secrets.get("slipway:sshPrivateKey")
+
+
+def switch_one(server: StackServer, service: str, key: Secret | None, environment: str, sha: str,
+               actor: str) -> Outcome:
+    where = server.server.where
+    if key is None:
+        return Outcome(where, service, -1, "no deploy key in the stack's config")
+    command = switch_back_command(server.deploy_dir, environment, service, sha, where, actor)
+    try:
+        with remote_shell(server.server, key) as shell:
+            done = subprocess.run(shell.argv(command), capture_output=True, text=True, env=shell.env,
+                                  timeout=330, check=False)
+    except (RemoteError, OSError, ValueError, subprocess.TimeoutExpired) as err:
+        return Outcome(where, service, -1, str(err))
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    return Outcome(where, service, done.returncode, lines[-1] if lines else "")
+
+
+def switch_back(config: Mapping[str, Any], secrets: Mapping[str, Secret], sha: str,
+                actor: str) -> list[Outcome]:
+    """Every (server, service) switched back to `sha` at the same time; their outcomes."""
+    environment = str(config.get("slipway:environment"))
+    placed = placements(config)
+    if not placed:
+        return []
+    with ThreadPoolExecutor(max_workers=len(placed)) as pool:
+        return list(pool.map(lambda p: switch_one(p[0], p[1], deploy_key(secrets, p[0]), environment,
+                                                  sha, actor), placed))
