@@ -5,9 +5,10 @@ The agent's file name carries a hash of its text, so a new slipway version insta
 beside the old one (old deploys' `delete` commands still find theirs) and an unchanged one is
 never written twice. Its deploy is the blue/green switch: the new release starts beside the live
 one on the other internal port, is health-checked there, the service's proxy is pointed at it
-(graceful reload), the old one drains and stops in the background (the deploy is done at the
-switch; the next one waits for that retirement). A release that never gets healthy is removed;
-the live one never stopped serving.
+(graceful reload), the old one drains, stands by and stops in the background (the deploy is done
+at the switch; the next one ends the standby, or waits for the drain). A release that never gets
+healthy is removed; the live one never stopped serving. `switch-back` (the first step of
+`slipway rollback`) sends the traffic back to the release the live one replaced.
 """
 
 from __future__ import annotations

@@ -210,6 +210,8 @@ def test_6_rollback(ws: Workspace) -> None:
                     f"label=slipway.env={ws.env_name}", "--filter", "label=slipway.service=backend",
                     "--filter", f"label=slipway.sha={previous}"]).stdout.split()
     assert len(retained) == 1  # kept, stopped, since the release that replaced it
+    retained_env = json.loads(run(["docker", "inspect", retained[0]]).stdout)[0]["Config"]["Labels"][
+        "slipway.env-hash"]
     with ProcessWatch() as watch, Traffic(ws.url) as traffic:
         done = rollback(ws, "--yes")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
@@ -223,7 +225,10 @@ def test_6_rollback(ws: Workspace) -> None:
     assert (after["deployedSha"], after["releaseMode"]) == (previous, "reuse")
     container = ws.container()
     assert container is not None and container["Config"]["Labels"]["slipway.sha"] == previous
-    assert container["Id"] == retained[0]  # the kept release itself, not a new one
+    # The kept release predates the secret rotated in test_2: it served again at once, then the
+    # `up` put the same SHA with today's secrets in its place (switched, zero failed requests).
+    assert container["Id"] != retained[0]
+    assert container["Config"]["Labels"]["slipway.env-hash"] != retained_env
     assert ws.ready()[1].get("X-App-Sha") == previous
     assert ws.registry_tags() == tags_before  # nothing was built or pushed
     history = json.loads(stack(ws, "history", "--json"))
