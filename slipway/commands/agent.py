@@ -55,6 +55,19 @@ log() { printf 'slipway%s: %s\n' "${where:+ [$where]}" "$*" >&2; }
 exists() { docker container inspect "$1" >/dev/null 2>&1; }
 label() { docker container inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null; }
 running() { [ "$(docker container inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+# state NAME: what the agent reads of a container, in one docker call (each call costs tens of ms).
+# Sets st_exists (0/1), st_running (true/false), st_sha, st_image, st_deploy, st_envhash, st_proxy.
+state() {
+  st_exists=0 st_running=false st_sha="" st_image="" st_deploy="" st_envhash="" st_proxy=""
+  st_out=$(docker container inspect --format '{{.State.Running}}|{{index .Config.Labels "slipway.sha"}}|'\
+'{{index .Config.Labels "slipway.image"}}|{{index .Config.Labels "slipway.deploy"}}|'\
+'{{index .Config.Labels "slipway.env-hash"}}|{{index .Config.Labels "slipway.proxy-image"}}|' \
+    "$1" 2>/dev/null) || return 0
+  st_exists=1
+  IFS='|' read -r st_running st_sha st_image st_deploy st_envhash st_proxy _ <<EOF_STATE
+$st_out
+EOF_STATE
+}
 answers() { curl -fsS -o /dev/null --max-time 3 "$1" 2>/dev/null; }
 json() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 upstream() { printf 'server 127.0.0.1:%s max_fails=0;\n' "$1"; }  # slipway.commands.proxy.upstream_line
@@ -129,9 +142,10 @@ point_proxy() {
   old_upstream=$(cat "$dir/proxy/upstream.conf" 2>/dev/null || true)
   upstream "$1" > "$dir/proxy/.upstream.tmp"
   mv -f "$dir/proxy/.upstream.tmp" "$dir/proxy/upstream.conf"
-  if running "$proxy" && [ "$(label "$proxy" slipway.proxy-image)" != "$proxy_image" ]; then
+  state "$proxy"
+  if [ "$st_running" = true ] && [ "$st_proxy" != "$proxy_image" ]; then
     log "the proxy image changed: restarting $proxy"
-  elif running "$proxy"; then
+  elif [ "$st_running" = true ]; then
     # Only the upstream line (the agent's own) changed; nginx.conf was validated when written.
     # A reload is asynchronous: the switch is done when new requests reach PORT, not on the signal.
     if proxy_signal && wait_routed "$1" 15; then return 0; fi
@@ -283,25 +297,31 @@ deploy() {
 
   # What serves now: the release named in DIR/active, else a container of the earlier layout.
   # DIR/active: "<container> <port> <the SHA it replaced>".
-  live="" live_port="" live_replaced=""
+  live="" live_port="" live_replaced="" live_deploy="" live_envhash=""
   if [ -s "$dir/active" ]; then read -r live live_port live_replaced < "$dir/active" || true; fi
-  if [ -n "$live" ] && ! running "$live"; then live="" live_port=""; fi
   if [ -n "$live" ]; then
-    previous_sha=$(label "$live" slipway.sha)
+    state "$live"
+    if [ "$st_running" = true ]; then live_sha=$st_sha live_deploy=$st_deploy live_envhash=$st_envhash
+    else live="" live_port=""; fi
+  fi
+  state "$proxy"
+  proxy_running=$st_running
+  if [ -n "$live" ]; then
+    previous_sha=$live_sha
     # A new config of the same commit replaces no commit: keep naming the one before.
     if [ "$previous_sha" = "$sha" ]; then previous_sha=$live_replaced; fi
   elif running "$legacy"; then
     previous_sha=$(label "$legacy" slipway.sha)
   fi
   # An interrupted deploy may have left the proxy pointing elsewhere: back to the live release.
-  if [ -n "$live" ] && running "$proxy" \
+  if [ -n "$live" ] && [ "$proxy_running" = true ] \
       && [ "$(cat "$dir/proxy/upstream.conf" 2>/dev/null)" != "$(upstream "$live_port")" ]; then
     log "an earlier deploy was interrupted; pointing the proxy back at $live"
     point_proxy "$live_port" || true
   fi
   # The same release with the same config and env already serves: leave it be.
-  if [ -n "$live" ] && [ "$(label "$live" slipway.deploy)" = "$id" ] \
-      && [ "$(label "$live" slipway.env-hash)" = "$envhash" ] && running "$proxy" \
+  if [ -n "$live" ] && [ "$live_deploy" = "$id" ] \
+      && [ "$live_envhash" = "$envhash" ] && [ "$proxy_running" = true ] \
       && answers "http://127.0.0.1:$live_port$health_path"; then
     previous_sha=$live_replaced port_live=$live_port
     log "$sha already serves as $live; nothing to do"
@@ -320,11 +340,12 @@ deploy() {
   if [ "$live_port" = "$p1" ]; then new_port=$p2; else new_port=$p1; fi
   name="$env-$service-$(printf %.12s "$sha")-$new_port"
   url="http://127.0.0.1:$new_port$health_path"
-  if exists "$name" && ! running "$name" && [ "$(label "$name" slipway.deploy)" = "$id" ] \
-      && [ "$(label "$name" slipway.env-hash)" = "$envhash" ]; then
+  state "$name"
+  if [ "$st_exists" = 1 ] && [ "$st_running" = false ] && [ "$st_deploy" = "$id" ] \
+      && [ "$st_envhash" = "$envhash" ]; then
     log "$name was created earlier (staged, or kept from an earlier release): no pull"
   else
-    if exists "$name"; then docker rm --force "$name" >/dev/null; fi
+    if [ "$st_exists" = 1 ]; then docker rm --force "$name" >/dev/null; fi
     if ! docker image inspect "$image" >/dev/null 2>&1; then
       log "pulling $image"
       timeout 600 docker pull --quiet "$image" >/dev/null
@@ -452,10 +473,13 @@ switch_back() {
     proxy_host < "$dir/settings"
   proxy="$env-$service-proxy" legacy="$env-$service" live="" live_port="" live_replaced=""
   if [ -s "$dir/active" ]; then read -r live live_port live_replaced < "$dir/active" || true; fi
-  if [ -z "$live" ] || ! running "$live" || ! running "$proxy"; then
+  state "$proxy"
+  proxy_running=$st_running proxy_image=$st_proxy
+  if [ -n "$live" ]; then state "$live"; else st_running=false; fi
+  if [ "$st_running" != true ] || [ "$proxy_running" != true ]; then
     log "no live release behind a running proxy in $dir"; exit 3
   fi
-  current=$(label "$live" slipway.sha) previous_sha=$live_replaced image=$(label "$live" slipway.image)
+  current=$st_sha previous_sha=$live_replaced image=$st_image
   sha=${sha:-$live_replaced}
   if [ -z "$sha" ]; then log "$live replaced no earlier release"; exit 3; fi
   if [ "$current" = "$sha" ]; then
@@ -467,7 +491,8 @@ switch_back() {
   p1=${ports%,*} p2=${ports#*,}
   if [ "$live_port" = "$p1" ]; then back_port=$p2; else back_port=$p1; fi
   name="$env-$service-$(printf %.12s "$sha")-$back_port"
-  if ! exists "$name" || [ "$(label "$name" slipway.sha)" != "$sha" ]; then
+  state "$name"
+  if [ "$st_exists" != 1 ] || [ "$st_sha" != "$sha" ]; then
     log "no retained release of $sha on port $back_port"; exit 3
   fi
   # Its own retirement (drain or standby) ends here: it takes the traffic again. Any other one
@@ -479,9 +504,10 @@ switch_back() {
   else
     wait_retired $(( drain + stop_seconds + 30 )) || exit 1
   fi
-  previous_sha=$current image=$(label "$name" slipway.image) proxy_image=$(label "$proxy" slipway.proxy-image)
+  previous_sha=$current image=$st_image
   url="http://127.0.0.1:$back_port$health_path"
-  if running "$name"; then
+  state "$name"  # again: a retirement ended just now may have been stopping it
+  if [ "$st_running" = true ]; then
     log "$name is still running (draining or standing by): no start"
   else
     log "starting the retained $name"
