@@ -205,6 +205,27 @@ keep_only() {
     | tail -n "+$(( $1 + 1 ))" | while read -r old; do docker rm --force "$old" >/dev/null; done
 }
 
+# One deploy, stage or switch-back of a service at a time on a server (a rollback's switch-back runs
+# outside the engine's stack lock). DIR/.lock holds its holder's pid; a dead holder's lock goes.
+locked=""
+lock_service() {  # lock_service SECONDS
+  deadline=$(( $(date +%s) + $1 ))
+  until mkdir "$dir/.lock" 2>/dev/null; do
+    holder=$(cat "$dir/.lock/pid" 2>/dev/null || true)
+    if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } \
+        || { [ -z "$holder" ] && [ -n "$(find "$dir/.lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; }; then
+      rm -rf "$dir/.lock"; continue
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      log "another deploy or switch-back of $service runs here (pid ${holder:-?}; $dir/.lock)"; exit 1
+    fi
+    sleep 0.1 2>/dev/null || sleep 1
+  done
+  echo $$ > "$dir/.lock/pid"
+  locked=1
+}
+unlock_service() { if [ -n "$locked" ]; then rm -rf "$dir/.lock"; fi; }
+
 # The replaced release is retired in the background: the deploy is done once the new release takes
 # the traffic, and the old one still gets its whole drain, then stands by (running, no traffic:
 # a switch back to it is instant) for its standby seconds, then stops. DIR/retiring holds
@@ -216,23 +237,22 @@ retirement() {  # sets $retiring_pid and $retiring_container ("" when none)
 wait_retired() {  # wait_retired SECONDS: 0 once no retirement of this service runs
   retirement
   [ -n "$retiring_pid" ] || return 0
-  if [ -s "$dir/standby" ] && kill -0 "$retiring_pid" 2>/dev/null; then
-    # Drained and standing by: no request is in it, so the standby ends now.
-    kill "$retiring_pid" 2>/dev/null || true
-    log "ending the standby of $retiring_container"
-    docker stop --time "$stop_seconds" "$retiring_container" >/dev/null 2>&1 || true
-    keep_only "$keep"
-    rm -f "$dir/standby" "$dir/retiring"
-    return 0
-  fi
   deadline=$(( $(date +%s) + $1 ))
   while kill -0 "$retiring_pid" 2>/dev/null; do
+    if [ -s "$dir/standby" ]; then
+      # Drained and standing by: no request is in it, so the standby ends now.
+      kill "$retiring_pid" 2>/dev/null || true
+      log "ending the standby of $retiring_container"
+      docker stop --time "$stop_seconds" "$retiring_container" >/dev/null 2>&1 || true
+      keep_only "$keep"
+      break
+    fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
       log "the retirement of the previous release (pid $retiring_pid) is still running"; return 1
     fi
     sleep 0.1 2>/dev/null || sleep 1
   done
-  rm -f "$dir/standby" "$dir/retiring"
+  rm -f "$dir/standby" "$dir/stopping" "$dir/retiring"
 }
 retire_in_background() {  # retire_in_background CONTAINER
   # Its own session and no open descriptors: the SSH session ends now, the retirement carries on.
@@ -259,14 +279,18 @@ retire() {
     printf '%s\n' "$live" > "$dir/standby"
     sleep "$standby"
   fi
-  if [ -n "$live" ]; then docker stop --time "$stop_seconds" "$live" >/dev/null || true; fi
+  # A switch-back that ends this retirement from now on waits for the stop to finish.
+  if [ -n "$live" ]; then
+    printf '%s\n' "$live" > "$dir/stopping"
+    docker stop --time "$stop_seconds" "$live" >/dev/null || true
+  fi
   # Containers of the earlier layout (one per service, on the service's port) are done now.
   for old in "$legacy" "$legacy-previous" "$legacy-failed"; do
     if exists "$old"; then docker rm --force "$old" >/dev/null; fi
   done
   keep_only "$keep"
   log "$(date -u +%Y-%m-%dT%H:%M:%SZ) retired ${live:-$legacy}"
-  rm -f "$dir/standby" "$dir/retiring"
+  rm -f "$dir/standby" "$dir/stopping" "$dir/retiring"
 }
 
 deploy() {
@@ -289,8 +313,9 @@ deploy() {
   mkdir -p "$dir/proxy"
   chmod 700 "$dir"
   [ -s "$dir/proxy/nginx.conf" ] || { log "no proxy config in $dir/proxy (run pulumi up again)"; exit 1; }
+  lock_service 240
   tmp=$(mktemp -d "$dir/.incoming.XXXXXX")
-  trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+  trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"; unlock_service' EXIT
   mkdir "$tmp/slipway"
   cat > "$tmp/slipway/app.env"
   envhash=$(sha256sum "$tmp/slipway/app.env" | cut -c1-16)
@@ -471,6 +496,8 @@ switch_back() {
   [ -s "$dir/settings" ] || { log "no deploy has recorded its settings in $dir"; exit 3; }
   read -r env service root port ports health_path health_seconds drain stop_seconds standby keep \
     proxy_host < "$dir/settings"
+  lock_service 240
+  trap unlock_service EXIT
   proxy="$env-$service-proxy" legacy="$env-$service" live="" live_port="" live_replaced=""
   if [ -s "$dir/active" ]; then read -r live live_port live_replaced < "$dir/active" || true; fi
   state "$proxy"
@@ -500,7 +527,12 @@ switch_back() {
   retirement
   if [ -n "$retiring_pid" ] && [ "$retiring_container" = "$name" ]; then
     kill "$retiring_pid" 2>/dev/null || true
-    rm -f "$dir/standby" "$dir/retiring"
+    if [ -s "$dir/stopping" ]; then
+      # Its stop had begun: let it finish (bounded by its stop timeout), then start it again.
+      log "$name was stopping: waiting for that, then starting it"
+      timeout $(( stop_seconds + 5 )) docker wait "$name" >/dev/null 2>&1 || true
+    fi
+    rm -f "$dir/standby" "$dir/stopping" "$dir/retiring"
   else
     wait_retired $(( drain + stop_seconds + 30 )) || exit 1
   fi

@@ -22,6 +22,7 @@ from slipway.commands.agent import (
     PORT_PLACEHOLDER,
     PREVIOUS_SHA_PLACEHOLDER,
     agent_path,
+    install_command,
 )
 
 LABEL_ENV = "slipway.env"
@@ -157,10 +158,12 @@ def _agent_call(plan: DeployPlan, subcommand: str) -> str:
 def switch_back_command(deploy_dir: str, environment: str, service: str, sha: str, where: str,
                         actor: str) -> str:
     """`slipway rollback`'s first step, outside the engine: the service's traffic goes back to its
-    retained release of `sha` (with the settings the last deploy recorded on the server)."""
+    retained release of `sha` (with the settings the last deploy recorded on the server). The
+    agent's text comes on stdin: installed first when this version's is not there yet."""
     directory = f"{deploy_dir.rstrip('/')}/{environment}/{service}"
-    return _q(["timeout", "--kill-after=15", "300", "sh", agent_path(deploy_dir), "switch-back",
+    call = _q(["timeout", "--kill-after=15", "300", "sh", agent_path(deploy_dir), "switch-back",
                "--dir", directory, "--sha", sha, "--where", where, "--actor", actor])
+    return f"{install_command(deploy_dir)} && {call}"
 
 
 def proxy_config_command(plan: DeployPlan) -> str:

@@ -141,17 +141,26 @@ def restore_pin(cli: PulumiCli, checked: Checked) -> None:
         cli.remove_config(SHA_KEY)
 
 
-def switch_first(checked: Checked, keys: Future[dict[str, Secret]] | None) -> list[Outcome]:
-    """Step 4: every server back on its retained release, before the engine starts; says how
-    far it got. A server it could not switch is left to the `up`."""
-    if keys is None or not placements(checked.config):
-        return []
+def deploy_keys(checked: Checked, keys: Future[dict[str, Secret]] | None) -> dict[str, Secret] | None:
+    """The deploy keys for step 4, or None when there is nothing to switch back (no servers in
+    the config, --engine-only) or they could not be read (then the `up` does it all). Read to
+    the end before the pin rewrites the config file."""
+    if keys is None:
+        return None
     try:
         secrets = keys.result()
-    except (PulumiError, OSError) as err:
-        print(f"switch-back skipped (the stack's deploy keys could not be read: {err});"
-              " pulumi up deploys the release", file=sys.stderr)
-        return []
+        if not placements(checked.config):
+            return None
+    except (PulumiError, OSError, KeyError, TypeError, ValueError) as err:
+        print(f"switch-back skipped ({type(err).__name__}: {err}); pulumi up deploys the release",
+              file=sys.stderr)
+        return None
+    return secrets
+
+
+def switch_first(checked: Checked, secrets: dict[str, Secret]) -> list[Outcome]:
+    """Step 4: every server back on its retained release, before the engine starts; says how
+    far it got. A server it could not switch is left to the `up`."""
     start = time.monotonic()
     outcomes = switch_back(checked.config, secrets, checked.sha, current_actor(os.environ))
     for outcome in outcomes:
@@ -170,16 +179,20 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
     """Pin, switch back, `pulumi up`, then (unless `hold`) put the config back as it was: a
     rollback lasts until the next release, from a laptop exactly as from the workflow's
     throwaway runner."""
+    secrets = deploy_keys(checked, keys)
     cli.set_config(SHA_KEY, checked.sha)
     switched: list[Outcome] = []
-    code = 1
+    switching, code = secrets is not None, 1
     try:
-        switched = [o for o in switch_first(checked, keys) if o.switched]
+        if secrets is not None:
+            switched = [o for o in switch_first(checked, secrets) if o.switched]
+        switching = False
         code = cli.up(release_message("rollback", cli.stack, checked.sha))
     finally:
-        # Servers already switched back and no record of it in the stack: the pin stays, so that
-        # the next `up` keeps them on it instead of leaving them on a release the stack lost.
-        if not hold and not (code != 0 and switched):
+        # Servers switched back (or maybe, if that step was interrupted) and no record of it in
+        # the stack: the pin stays, so that the next `up` keeps them on it instead of leaving
+        # them on a release the stack does not know.
+        if not hold and not (code != 0 and (switched or switching)):
             restore_pin(cli, checked)
     if code != 0:
         if switched:

@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from slipway.commands.agent import render_agent
 from slipway.commands.deploy import switch_back_command
 from slipway.delivery.pulumi_cli import structured
-from slipway.delivery.remote import RemoteError, remote_shell
+from slipway.delivery.remote import remote_shell
 from slipway.delivery.servers import StackServer, servers_of
 from slipway.secret import Secret
 
@@ -64,18 +65,20 @@ def deploy_key(secrets: Mapping[str, Secret], server: StackServer) -> Secret | N
     return secrets.get("slipway:sshPrivateKey")
 
 
-def switch_one(server: StackServer, service: str, key: Secret | None, environment: str, sha: str,
-               actor: str) -> Outcome:
+def switch_one(server: StackServer, service: str, secrets: Mapping[str, Secret], environment: str,
+               sha: str, actor: str) -> Outcome:
+    """One service on one server; never raises (whatever goes wrong is its outcome)."""
     where = server.server.where
-    if key is None:
-        return Outcome(where, service, -1, "no deploy key in the stack's config")
-    command = switch_back_command(server.deploy_dir, environment, service, sha, where, actor)
     try:
+        key = deploy_key(secrets, server)
+        if key is None:
+            return Outcome(where, service, -1, "no deploy key in the stack's config")
+        command = switch_back_command(server.deploy_dir, environment, service, sha, where, actor)
         with remote_shell(server.server, key) as shell:
-            done = subprocess.run(shell.argv(command), capture_output=True, text=True, env=shell.env,
-                                  timeout=330, check=False)
-    except (RemoteError, OSError, ValueError, subprocess.TimeoutExpired) as err:
-        return Outcome(where, service, -1, str(err))
+            done = subprocess.run(shell.argv(command), input=render_agent(), capture_output=True,
+                                  text=True, env=shell.env, timeout=330, check=False)
+    except Exception as err:
+        return Outcome(where, service, -1, f"{type(err).__name__}: {err}")
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     return Outcome(where, service, done.returncode, lines[-1] if lines else "")
 
@@ -88,5 +91,4 @@ def switch_back(config: Mapping[str, Any], secrets: Mapping[str, Secret], sha: s
     if not placed:
         return []
     with ThreadPoolExecutor(max_workers=len(placed)) as pool:
-        return list(pool.map(lambda p: switch_one(p[0], p[1], deploy_key(secrets, p[0]), environment,
-                                                  sha, actor), placed))
+        return list(pool.map(lambda p: switch_one(p[0], p[1], secrets, environment, sha, actor), placed))

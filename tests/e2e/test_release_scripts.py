@@ -124,7 +124,7 @@ class Env:
     def switch_back(self, sha: str) -> subprocess.CompletedProcess[str]:
         """What `slipway rollback` runs on each server before its `pulumi up`."""
         return self.ssh(switch_back_command(self.deploy_dir, self.name, "backend", sha, self.where,
-                                            "e2e@test"))
+                                            "e2e@test"), stdin=render_agent())
 
     def standing_by(self) -> str:
         """The release standing by (drained, running, no traffic) after a deploy, or ""."""

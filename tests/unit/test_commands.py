@@ -212,9 +212,11 @@ def test_agent_is_valid_sh_keeps_the_previous_release_until_healthy_and_passes_s
         assert checked.returncode == 0, checked.stdout
 
 
-def test_switch_back_is_one_short_call_to_the_agent_with_the_servers_own_settings() -> None:
-    assert shlex.split(switch_back_command("/srv/slipway/", "prod", "backend", SHA,
-                                           "deploy@203.0.113.10:22", "github:octocat")) == [
+def test_switch_back_installs_the_agent_then_is_one_short_call_with_the_servers_own_settings() -> None:
+    install, call = switch_back_command("/srv/slipway/", "prod", "backend", SHA,
+                                        "deploy@203.0.113.10:22", "github:octocat").split(" && ")
+    assert install == install_command("/srv/slipway")
+    assert shlex.split(call) == [
         "timeout", "--kill-after=15", "300", "sh", agent_path("/srv/slipway"), "switch-back",
         "--dir", "/srv/slipway/prod/backend", "--sha", SHA, "--where", "deploy@203.0.113.10:22",
         "--actor", "github:octocat"]
@@ -226,16 +228,25 @@ def test_agent_stands_a_replaced_release_by_after_its_drain_and_a_deploy_or_swit
     # Drained first, then standing by (named in DIR/standby), then stopped.
     assert retire.index('sleep "$drain"') < retire.index('> "$dir/standby"') \
         < retire.index('sleep "$standby"') < retire.index('docker stop --time "$stop_seconds" "$live"')
+    # Before its stop begins, it says so: a switch-back then waits for the stop, then starts it.
+    assert retire.index('> "$dir/stopping"') < retire.index('docker stop --time "$stop_seconds" "$live"')
     waiting = agent[agent.index("wait_retired() {"):agent.index("retire_in_background() {")]
-    # A standby has no request in it: it ends at once; a drain is waited for.
-    assert waiting.index('[ -s "$dir/standby" ]') < waiting.index('kill "$retiring_pid"') \
-        < waiting.index("docker stop") < waiting.index('while kill -0 "$retiring_pid"')
+    # A standby has no request in it: it ends as soon as it begins; a drain is waited for.
+    assert waiting.index('while kill -0 "$retiring_pid"') < waiting.index('[ -s "$dir/standby" ]') \
+        < waiting.index('kill "$retiring_pid"') < waiting.index("docker stop") \
+        < waiting.index('-ge "$deadline"')
     back = agent[agent.index("switch_back() {"):agent.index('case "${1:-}" in')]
     # The same gate and switch as a deploy; the live release is retired only after the switch.
-    assert back.index('read -r env service root') < back.index("retirement") \
-        < back.index("wait_healthy") < back.index('point_proxy "$back_port"') \
-        < back.index('> "$dir/.active.tmp"') < back.index('retire_in_background "$live"')
+    assert back.index('read -r env service root') < back.index("lock_service") \
+        < back.index("retirement") < back.index('[ -s "$dir/stopping" ]') \
+        < back.index('docker wait "$name"') < back.index("wait_healthy") \
+        < back.index('point_proxy "$back_port"') < back.index('> "$dir/.active.tmp"') \
+        < back.index('retire_in_background "$live"')
     assert back.count("exit 3") == 4  # every "nothing to switch back to here" is exit 3
+    # Deploys, stages and switch-backs of a service take turns on a server.
+    deploy = agent[agent.index("deploy() {"):agent.index("proxy_config() {")]
+    assert deploy.index("lock_service") < deploy.index('[ -s "$dir/active" ]')
+    assert "unlock_service' EXIT" in deploy and "trap unlock_service EXIT" in back
 
 
 def test_agent_install_is_atomic_and_named_by_content(tmp_path: Path) -> None:
