@@ -70,12 +70,15 @@ class Env:
 
     def ssh(self, command: str, stdin: str = "", known_hosts: str | None = None
             ) -> subprocess.CompletedProcess[str]:
+        return run(self.ssh_argv(command, known_hosts), input=stdin)
+
+    def ssh_argv(self, command: str, known_hosts: str | None = None) -> list[str]:
         sb = self.sandbox
-        return run(["ssh", "-i", sb["SANDBOX_SSH_KEY_FILE"], "-p", sb["SANDBOX_SSH_PORT"],
-                    "-o", f"UserKnownHostsFile={known_hosts or sb['SANDBOX_SSH_KNOWN_HOSTS']}",
-                    "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-                    "-o", "PasswordAuthentication=no",
-                    f"{sb['SANDBOX_SSH_USER']}@{sb['SANDBOX_SSH_HOST']}", command], input=stdin)
+        return ["ssh", "-i", sb["SANDBOX_SSH_KEY_FILE"], "-p", sb["SANDBOX_SSH_PORT"],
+                "-o", f"UserKnownHostsFile={known_hosts or sb['SANDBOX_SSH_KNOWN_HOSTS']}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+                "-o", "PasswordAuthentication=no",
+                f"{sb['SANDBOX_SSH_USER']}@{sb['SANDBOX_SSH_HOST']}", command]
 
     @property
     def deploy_dir(self) -> str:
@@ -386,7 +389,7 @@ def test_an_interrupted_switch_is_put_right_by_the_next_deploy(env: Env) -> None
     assert "interrupted" in done.stderr
     # The deploy returns only once the proxy routes to the live release again (a reload is
     # asynchronous): the very next request is served.
-    assert env.ready()[1].get("X-App-Sha") == env.releases["v2"].sha
+    assert env.ready()[1].get("X-App-Sha") == env.releases["v2"].sha, done.stderr + str(env.app_containers())
 
 
 def test_the_proxy_names_the_release_that_answered_only_to_a_probe(env: Env) -> None:
@@ -500,6 +503,34 @@ def test_a_switch_back_to_a_stopped_release_starts_it_and_to_none_exits_3(env: E
     assert missing.returncode == 3, missing.stderr
     assert f"no retained release of {never}" in missing.stderr
     assert env.ready()[1].get("X-App-Sha") == back
+
+
+def test_a_switch_back_waits_for_a_deploy_holding_the_service_and_takes_a_dead_ones_lock(env: Env) -> None:
+    serving, _ = the_other(env)
+    live_sha = serving["Config"]["Labels"]["slipway.sha"]
+    lock = f"{env.directory}/.lock"
+    # A deploy of the service is running (a live process holds the lock) ...
+    holding = f"mkdir {lock} && echo $$ > {lock}/pid && sleep 4 && rm -rf {lock}"
+    holder = subprocess.Popen(env.ssh_argv(holding))
+    try:
+        assert settled(lambda: env.ssh(f"cat {lock}/pid 2>/dev/null").stdout.strip(), bool)
+        waiting = subprocess.Popen(env.ssh_argv(switch_back_command(
+            env.deploy_dir, env.name, "backend", live_sha, env.where, "e2e@test")),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        waiting.stdin.write(render_agent())  # type: ignore[union-attr]
+        waiting.stdin.close()  # type: ignore[union-attr]
+        # ... so the switch-back waits for it, and is done only after it.
+        assert holder.wait(30) == 0
+        assert waiting.wait(60) == 0
+        err = waiting.stderr.read()  # type: ignore[union-attr]
+        assert "already serves" in err
+    finally:
+        holder.kill()
+    # A lock whose holder died (a deploy killed outright) is taken over.
+    env.ssh(f"mkdir -p {lock} && echo 999999 > {lock}/pid")
+    done = env.switch_back(live_sha)
+    assert done.returncode == 0, done.stderr
+    assert env.ssh(f"test -e {lock} && echo held || echo free").stdout.strip() == "free"
 
 
 def test_a_wrong_host_key_is_refused(env: Env, tmp_path: Path) -> None:
