@@ -121,12 +121,6 @@ class PulumiCli:
         value = done.stdout.rstrip("\n")
         return Secret(value) if value else None
 
-    def secret_path(self, key: str) -> Secret | None:
-        """One entry of a structured secret (`slipway:sshPrivateKeys.web2`), or None when unset."""
-        done = self.capture("config", "get", "--path", key, config_file=True)
-        value = done.stdout.rstrip("\n") if done.returncode == 0 else ""
-        return Secret(value) if value else None
-
     # -- changing --------------------------------------------------------------------------
     def set_config(self, key: str, value: str) -> None:
         """Set a plain (non-secret) value, e.g. `slipway:sha`."""

@@ -49,7 +49,7 @@ from slipway.delivery.rollback_target import (
     expand_prefix,
     image_refs,
 )
-from slipway.delivery.switch_back import Outcome, placements, switch_back
+from slipway.delivery.switch_back import NOT_RETAINED, SWITCHED, Outcome, placements, switch_back
 from slipway.secret import Secret
 from slipway.state_settings import state_refusal
 
@@ -164,7 +164,7 @@ def switch_first(checked: Checked, secrets: dict[str, Secret]) -> list[Outcome]:
     start = time.monotonic()
     outcomes = switch_back(checked.config, secrets, checked.sha, current_actor(os.environ))
     for outcome in outcomes:
-        state = {0: "switched back", 3: "no retained release: pulumi up deploys it"}.get(
+        state = {SWITCHED: "switched back", NOT_RETAINED: "no retained release: pulumi up deploys it"}.get(
             outcome.code, f"FAILED (exit {outcome.code}): pulumi up deploys it")
         print(f"  {outcome.server} {outcome.service}: {state}; {outcome.message}", flush=True)
     if outcomes and all(o.switched for o in outcomes):

@@ -3,6 +3,7 @@ read from the stack's config, `slipway:server` or `slipway:servers`, with each o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +40,17 @@ def server_of(config: Mapping[str, Any]) -> tuple[Server, str]:
     return primary.server, primary.deploy_dir
 
 
+def deploy_key(secrets: Mapping[str, Secret], server: StackServer) -> Secret | None:
+    """The server's own deploy key (`sshPrivateKeys.<name>`), else the stack's `sshPrivateKey`,
+    from the stack's secret config values (`PulumiCli.secret_values()`)."""
+    own = secrets.get("slipway:sshPrivateKeys")
+    if server.name is not None and own is not None:
+        keys = json.loads(own.reveal())
+        if isinstance(keys, dict) and isinstance(keys.get(server.name), str):
+            return Secret(keys[server.name])
+    return secrets.get("slipway:sshPrivateKey")
+
+
 def key_of(cli: PulumiCli, server: StackServer) -> Secret | None:
-    """The server's own deploy key (`sshPrivateKeys.<name>`), else the stack's `sshPrivateKey`."""
-    if server.name is not None:
-        own = cli.secret_path(f"slipway:sshPrivateKeys.{server.name}")
-        if own is not None:
-            return own
-    return cli.secret("slipway:sshPrivateKey")
+    """The server's deploy key, read from the stack (one decryption of its secrets)."""
+    return deploy_key(cli.secret_values(), server)

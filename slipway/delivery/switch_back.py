@@ -11,7 +11,6 @@ serving) is left to that `up`, which deploys the release there the ordinary way.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from slipway.commands.agent import render_agent
 from slipway.commands.deploy import switch_back_command
 from slipway.delivery.pulumi_cli import structured
 from slipway.delivery.remote import remote_shell
-from slipway.delivery.servers import StackServer, servers_of
+from slipway.delivery.servers import StackServer, deploy_key, servers_of
 from slipway.secret import Secret
 
 SWITCHED, NOT_RETAINED = 0, 3  # the agent's exit codes; anything else failed
@@ -53,16 +52,6 @@ def placements(config: Mapping[str, Any]) -> list[tuple[StackServer, str]]:
             if server.name is None or not only or server.name in only:
                 placed.append((server, str(name)))
     return placed
-
-
-def deploy_key(secrets: Mapping[str, Secret], server: StackServer) -> Secret | None:
-    """The server's own key (`sshPrivateKeys.<name>`), else the stack's `sshPrivateKey`."""
-    own = secrets.get("slipway:sshPrivateKeys")
-    if server.name is not None and own is not None:
-        keys = json.loads(own.reveal())
-        if isinstance(keys, dict) and isinstance(keys.get(server.name), str):
-            return Secret(keys[server.name])
-    return secrets.get("slipway:sshPrivateKey")
 
 
 def switch_one(server: StackServer, service: str, secrets: Mapping[str, Secret], environment: str,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from slipway.delivery.servers import DEFAULT_DEPLOY_DIR
-from slipway.delivery.switch_back import deploy_key, placements
+from slipway.delivery.servers import DEFAULT_DEPLOY_DIR, deploy_key
+from slipway.delivery.switch_back import placements
 from slipway.secret import Secret
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
