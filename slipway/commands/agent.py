@@ -80,9 +80,14 @@ routes_to() {
       tolower($1) == "x-slipway-upstream:" && $2 == want { hit = 1 }
       END { exit !(ok && hit) }'
 }
-wait_routed() {  # wait_routed PORT SECONDS
-  deadline=$(( $(date +%s) + $2 ))
-  until routes_to "$1"; do
+# wait_routed PORT SECONDS: three probes in a row routed to PORT. Workers of an earlier reload can
+# still accept a connection for a moment after the new ones answer; one probe could meet a new
+# worker while the next request meets an old one.
+wait_routed() {
+  deadline=$(( $(date +%s) + $2 )) routed=0
+  while [ "$routed" -lt 3 ]; do
+    if routes_to "$1"; then routed=$(( routed + 1 )); continue; fi
+    routed=0
     [ "$(date +%s)" -lt "$deadline" ] || return 1
     sleep 0.1 2>/dev/null || sleep 1
   done
@@ -134,9 +139,9 @@ proxy_create() {
     nginx -c /etc/slipway-proxy/nginx.conf -g 'daemon off;' >/dev/null
 }
 proxy_reload() {  # validate the config in the running proxy, then reload it gracefully
-  docker exec "$proxy" nginx -t -q -c /etc/slipway-proxy/nginx.conf && proxy_signal
+  docker exec "$proxy" nginx -t -q -c /etc/slipway-proxy/nginx.conf \
+    && docker kill --signal HUP "$proxy" >/dev/null
 }
-proxy_signal() { docker kill --signal HUP "$proxy" >/dev/null; }
 # point_proxy PORT: send new requests to 127.0.0.1:PORT (in-flight ones finish where they are).
 point_proxy() {
   old_upstream=$(cat "$dir/proxy/upstream.conf" 2>/dev/null || true)
@@ -146,12 +151,15 @@ point_proxy() {
   if [ "$st_running" = true ] && [ "$st_proxy" != "$proxy_image" ]; then
     log "the proxy image changed: restarting $proxy"
   elif [ "$st_running" = true ]; then
-    # Only the upstream line (the agent's own) changed; nginx.conf was validated when written.
     # A reload is asynchronous: the switch is done when new requests reach PORT, not on the signal.
-    if proxy_signal && wait_routed "$1" 15; then return 0; fi
-    log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
+    if proxy_reload; then
+      if wait_routed "$1" 15; then return 0; fi
+      log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
+    else
+      log "the proxy refused its new config; keeping the old one"
+    fi
     printf '%s\n' "$old_upstream" > "$dir/proxy/upstream.conf"
-    proxy_signal || true
+    proxy_reload || true
     return 1
   fi
   # First release behind the proxy: a container of the earlier layout may hold the port. The
@@ -234,6 +242,7 @@ retirement() {  # sets $retiring_pid and $retiring_container ("" when none)
   retiring_pid="" retiring_container=""
   if [ -s "$dir/retiring" ]; then read -r retiring_pid retiring_container < "$dir/retiring" || true; fi
 }
+retired() { rm -f "$dir/standby" "$dir/stopping" "$dir/retiring"; }  # its markers go
 wait_retired() {  # wait_retired SECONDS: 0 once no retirement of this service runs
   retirement
   [ -n "$retiring_pid" ] || return 0
@@ -252,7 +261,7 @@ wait_retired() {  # wait_retired SECONDS: 0 once no retirement of this service r
     fi
     sleep 0.1 2>/dev/null || sleep 1
   done
-  rm -f "$dir/standby" "$dir/stopping" "$dir/retiring"
+  retired
 }
 retire_in_background() {  # retire_in_background CONTAINER
   # Its own session and no open descriptors: the SSH session ends now, the retirement carries on.
@@ -290,7 +299,7 @@ retire() {
   done
   keep_only "$keep"
   log "$(date -u +%Y-%m-%dT%H:%M:%SZ) retired ${live:-$legacy}"
-  rm -f "$dir/standby" "$dir/stopping" "$dir/retiring"
+  retired
 }
 
 deploy() {
@@ -532,7 +541,7 @@ switch_back() {
       log "$name was stopping: waiting for that, then starting it"
       timeout $(( stop_seconds + 5 )) docker wait "$name" >/dev/null 2>&1 || true
     fi
-    rm -f "$dir/standby" "$dir/stopping" "$dir/retiring"
+    retired
   else
     wait_retired $(( drain + stop_seconds + 30 )) || exit 1
   fi
