@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # slipway environment: source this from every script and test
 #   . "$(git rev-parse --show-toplevel)/scripts/env.sh"
-# Safe under `set -euo pipefail`; defines only SLIPWAY_*/PULUMI_* variables and
-# PATH, and never exits the calling shell.
+# Safe under `set -euo pipefail`; defines only SLIPWAY_*/PULUMI_* variables,
+# PIP_DISABLE_PIP_VERSION_CHECK and PATH, and never exits the calling shell.
 #
 # - Pulumi: standard (a pulumi on PATH) or hermetic (the pinned toolchain's bin
 #   dir goes first on PATH; build it with `make toolchain`); see SLIPWAY_PULUMI
@@ -69,6 +69,9 @@ if [[ -x "${SLIPWAY_ROOT}/.venv/bin/python3" ]]; then
 fi
 
 export PULUMI_SKIP_UPDATE_CHECK=true
+# The language host's `pip list` (before every preview and up) asks PyPI whether pip is current
+# unless told not to: a network call per run, and a wait where the runner is offline.
+export PIP_DISABLE_PIP_VERSION_CHECK=1
 if [[ "${SLIPWAY_PULUMI_MODE}" == hermetic ]]; then
     # Offline: every plugin is the toolchain's; PULUMI_HOME is ours, not the user's.
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
