@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slipway.delivery.stack_file import set_plain_value, stack_file
 from slipway.secret import Secret
 
 
@@ -125,6 +126,13 @@ class PulumiCli:
     def set_config(self, key: str, value: str) -> None:
         """Set a plain (non-secret) value, e.g. `slipway:sha`."""
         self._checked(f"config set {key}", "config", "set", key, value, config_file=True)
+
+    def set_config_in_file(self, key: str, value: str) -> bool:
+        """Set a plain value by editing the stack's config file itself, atomically (no CLI start,
+        and a `pulumi config` reading the file meanwhile sees it whole); False, with nothing
+        changed, when the file is not one that edit is sure of: then use `set_config`."""
+        path = stack_file(self.stack, self.config_file, self.cwd)
+        return path is not None and set_plain_value(path, key, value)
 
     def remove_config(self, key: str) -> None:
         self._checked(f"config rm {key}", "config", "rm", key, config_file=True)

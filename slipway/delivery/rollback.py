@@ -8,7 +8,9 @@
 2. Checks that `<registry>/<repository>:<env>-<sha>` exists for every service (registry API v2,
    with the stack's registry credentials when it has any). A missing tag refuses the rollback
    and nothing is changed.
-3. Pins it: `pulumi config set slipway:sha <sha>`.
+3. Pins it: `slipway:sha: <sha>` in the stack's config file, one line edited and the file replaced
+   atomically (slipway.delivery.stack_file), or `pulumi config set` when the file's layout is not
+   a plain one.
 4. Switches every server back to its retained release of that SHA, outside the engine, all at
    once (slipway.delivery.switch_back): the release the running one replaced is still there,
    running (drain, standby) or stopped, so this is a switch or a start, health-gated as a deploy.
@@ -143,8 +145,7 @@ def restore_pin(cli: PulumiCli, checked: Checked) -> None:
 
 def deploy_keys(checked: Checked, keys: Future[dict[str, Secret]] | None) -> dict[str, Secret] | None:
     """The deploy keys for step 4, or None when there is nothing to switch back (no servers in
-    the config, --engine-only) or they could not be read (then the `up` does it all). Read to
-    the end before the pin rewrites the config file."""
+    the config, --engine-only) or they could not be read (then the `up` does it all)."""
     if keys is None:
         return None
     try:
@@ -179,8 +180,12 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
     """Pin, switch back, `pulumi up`, then (unless `hold`) put the config back as it was: a
     rollback lasts until the next release, from a laptop exactly as from the workflow's
     throwaway runner."""
+    # The pin goes first. Edited in the file itself it is atomic, so it is done while the deploy
+    # keys are still being read; `pulumi config set` rewrites the file in place, so only after.
+    pinned = cli.set_config_in_file(SHA_KEY, checked.sha)
     secrets = deploy_keys(checked, keys)
-    cli.set_config(SHA_KEY, checked.sha)
+    if not pinned:
+        cli.set_config(SHA_KEY, checked.sha)
     switched: list[Outcome] = []
     switching, code = secrets is not None, 1
     try:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from slipway.delivery.stack_file import set_plain_value
 from tests.delivery.processes import ProcessWatch
 from tests.delivery.registry_fakes import AuthRegistry, delete_tag, push_tiny_image
 
@@ -224,3 +225,21 @@ def test_registry_password_comes_from_the_stack_and_is_never_shown(tmp_path: Pat
     assert not [line for line in watch.lines if password in line]
     assert password not in toy.config_file.read_text()
     assert os.environ.get("PULUMI_CONFIG_PASSPHRASE") != toy.env["PULUMI_CONFIG_PASSPHRASE"]
+
+
+@pytest.mark.parametrize("shipped", ["dev", "uat", "prod"])
+def test_the_pins_file_edit_is_read_by_pulumi(toy: Toy, shipped: str) -> None:
+    """The rollback pins `slipway:sha` by editing the stack file itself (no CLI start): on each
+    shipped stack file, `pulumi config` reads the pin and every other value as before, and
+    `pulumi config rm` (the rollback's restore) takes it out again."""
+    sha = "1234e5" + secrets.token_hex(17)  # digits and one `e`: a float to YAML unless quoted
+    toy.config_file.write_text((REPO / f"Pulumi.{shipped}.yaml").read_text())
+    before = json.loads(toy.pulumi("config", "--json", config_file=True).stdout)
+    assert set_plain_value(toy.config_file, "slipway:sha", sha)
+    done = toy.pulumi("config", "get", "slipway:sha", config_file=True)
+    assert (done.returncode, done.stdout.strip()) == (0, sha), done.stderr
+    after = json.loads(toy.pulumi("config", "--json", config_file=True).stdout)
+    assert {k: v for k, v in after.items() if k != "slipway:sha"} == before
+    done = toy.pulumi("config", "rm", "slipway:sha", config_file=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(toy.pulumi("config", "--json", config_file=True).stdout) == before

@@ -26,6 +26,8 @@ class FakeCli(PulumiCli):
     secrets: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[str, ...]] = field(default_factory=list)
     up_code: int = 0
+    pins_in_file: bool = False  # whether the stack file's own edit works (else `config set`)
+    keys_read_after: list[int] = field(default_factory=list)  # len(calls) when the keys were read
 
     def config(self) -> dict[str, Any]:
         return dict(self.values)
@@ -37,6 +39,7 @@ class FakeCli(PulumiCli):
         return list(self.stack_history)
 
     def secret_values(self) -> dict[str, Secret]:
+        self.keys_read_after.append(len(self.calls))
         return {key: Secret(value) for key, value in self.secrets.items()}
 
     def secret(self, key: str) -> Secret | None:
@@ -46,6 +49,12 @@ class FakeCli(PulumiCli):
     def set_config(self, key: str, value: str) -> None:
         self.calls.append(("config set", key, value))
         self.values[key] = value
+
+    def set_config_in_file(self, key: str, value: str) -> bool:
+        if self.pins_in_file:
+            self.calls.append(("pin in file", key, value))
+            self.values[key] = value
+        return self.pins_in_file
 
     def remove_config(self, key: str) -> None:
         self.calls.append(("config rm", key))
@@ -188,3 +197,23 @@ def test_servers_switched_back_and_a_failed_up_keep_the_pin(
                     stack_outputs=cli.stack_outputs, secrets=cli.secrets, up_code=1)
     assert run(parse_args(["--stack", "prod", "--yes"]), again) == EXIT_FAILED
     assert "slipway:sha" not in again.values
+
+
+def test_the_pin_is_the_stack_files_own_edit_when_it_can_be(
+        release: tuple[str, str, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the file, atomically, without waiting for the deploy keys; else `pulumi config set`,
+    which rewrites the file in place, only once the keys have been read from it."""
+    host, prefix, old, running = release
+    monkeypatch.setattr(rollback, "switch_back", lambda *_: [])
+    for pins_in_file, first_change in ((True, "pin in file"), (False, "config set")):
+        cli = make(host, prefix, deployedSha=running, replacedSha=old)
+        cli = FakeCli(stack=cli.stack, values=cli.values, stack_outputs=cli.stack_outputs,
+                      secrets={"slipway:sshPrivateKey": "key"}, pins_in_file=pins_in_file)
+        cli.values["slipway:server"] = {"host": "203.0.113.10", "user": "deploy",
+                                        "hostKey": "ssh-ed25519 AAAA"}
+        assert run(parse_args(["--stack", "prod", "--yes"]), cli) == EXIT_OK
+        assert cli.calls == [(first_change, "slipway:sha", old),
+                             ("up", old, f"slipway rollback prod: slipway-sha={old}"),
+                             ("config rm", "slipway:sha")]
+        if not pins_in_file:
+            assert cli.keys_read_after == [0]
