@@ -40,6 +40,8 @@ def _text(pattern: re.Pattern[str] | None, hint: str, example: str) -> Callable[
             raise invalid("is missing", example=example)
         if not isinstance(value, str):
             raise invalid(f"must be a string, got {shown(value)}", example=example)
+        if "\x00" in value:  # no path, command line or header can hold one
+            raise invalid(f"contains a NUL character: {shown(value)}", example=example)
         if pattern is not None and not pattern.match(value):
             raise invalid(f"{value!r} is not valid{': ' + hint if hint else ''}", example=example)
         return value

@@ -255,6 +255,13 @@ TYPOS_AND_SHAPES: list[tuple[str, Callable[[Raw], None], str, str, str]] = [
         "'7' is not valid",
         "pulumi config set slipway:environment dev",
     ),
+    (
+        "context-nul",  # found by the property below: it crashed resolving the path
+        change("services.frontend.context", "front\x00end"),
+        "slipway:services.frontend.context",
+        "contains a NUL character",
+        "../backend",
+    ),
 ]
 
 
