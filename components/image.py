@@ -19,6 +19,22 @@ class ImageArgs:
     release: Release
     context_path: str
     provider: docker.Provider
+    pushed_before: bool = False  # `<env>-<sha>` is in the registry already: an earlier up built it
+
+
+# BuildKit, not the classic builder: through the engine API (as pulumi-docker builds) the classic
+# builder keeps every step's intermediate container (the provider does not ask it to remove them),
+# so each release left about eight on the build host and every later build listed them all; and
+# BuildKit runs RUN steps without committing a container for each.
+BUILDER = docker.BuilderVersion.BUILDER_BUILD_KIT
+
+
+def kept_build_settings(pushed_before: bool) -> list[str]:
+    """What a build already in the registry keeps from its own `up`: the builder, which slipway
+    releases before BuildKit set to the classic one. A stack of such a release is not rebuilt
+    (a new digest for the same tag, a redeploy of the same SHA) only because the builder changed;
+    its next SHA is built with BuildKit."""
+    return ["build.builderVersion"] if pushed_before else []
 
 
 def registry_host(server: str) -> str:
@@ -71,11 +87,12 @@ class Image(pulumi.ComponentResource):
                     dockerfile=f"{args.context_path}/{args.service.dockerfile}",
                     # RUN steps reach package mirrors from the host's network.
                     network="host",
-                    builder_version=docker.BuilderVersion.BUILDER_V1,
+                    builder_version=BUILDER,
                     args={**args.service.build_args, "APP_SHA": args.release.sha},
                 ),
                 registry=registry,
-                opts=child,
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                    ignore_changes=kept_build_settings(args.pushed_before))),
             )
             self.digest = image.repo_digest.apply(digest_of)
             # The mutable tag is the same image pushed under a second name: no rebuild.

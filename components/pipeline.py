@@ -22,6 +22,7 @@ from slipway.actor import current_actor
 from slipway.commands.backup import BackupPlan
 from slipway.config import DATABASE_URL_ENV, ServerConfig, ServiceConfig, StackConfig
 from slipway.naming import PIN_NOTICE
+from slipway.pushed_tags import TagLookup, tag_in_registry
 
 
 def docker_provider(name: str, cfg: StackConfig, parent: pulumi.Resource) -> docker.Provider:
@@ -146,11 +147,15 @@ def announce_release(cfg: StackConfig, skip: str | None) -> None:
 class Pipeline(pulumi.ComponentResource):
     """Build (or look up) -> migrate -> deploy, plus the environment's GitHub secrets."""
 
-    def __init__(self, name: str, cfg: StackConfig,
+    def __init__(self, name: str, cfg: StackConfig, pushed: TagLookup = tag_in_registry,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slipway:index:Pipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         provider = docker_provider(f"{name}-docker", cfg, self)
+
+        def pushed_before(svc: ServiceConfig) -> bool:
+            return cfg.release.mode == "build" and pushed(
+                cfg.registry, svc.repository, f"{cfg.environment}-{cfg.release.sha}")
 
         images = {
             svc.name: Image(
@@ -160,7 +165,7 @@ class Pipeline(pulumi.ComponentResource):
                           # As configured (relative to the project): an absolute path in state
                           # would differ on every runner and force a rebuild.
                           context_path=svc.context,
-                          provider=provider),
+                          provider=provider, pushed_before=pushed_before(svc)),
                 opts=child,
             )
             for svc in cfg.services

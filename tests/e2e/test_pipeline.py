@@ -43,6 +43,12 @@ def assert_up(done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
 
+def unlabelled_containers() -> set[str]:
+    """Every container on the build host's engine that is not one of slipway's releases or proxies."""
+    listed = run(["docker", "ps", "--all", "--no-trunc", "--format", '{{.ID}} {{.Label "slipway.role"}}'])
+    return {line.split()[0] for line in listed.stdout.splitlines() if len(line.split()) == 1}
+
+
 def test_1_first_up_builds_migrates_deploys_and_publishes(ws: Workspace) -> None:
     sha = ws.shas[-1]
     done = ws.up()
@@ -118,10 +124,14 @@ def test_3_new_sha_migrates_once_and_replaces_the_container(ws: Workspace) -> No
     old_sha = ws.shas[-1]
     old_id = ws.container()["Id"]  # type: ignore[index]
     sha = ws.commit("second release")
+    unlabelled_before = unlabelled_containers()
     # 20 clients and a 10 Hz prober on each service's port, throughout the release.
     with Traffic(ws.url) as backend, Traffic(ws.frontend_url) as frontend:
         done = ws.up()
     assert_up(done)
+    # The build host keeps no container of the builds (the classic builder through the engine
+    # API kept one per Dockerfile step) nor of the migration.
+    assert unlabelled_containers() - unlabelled_before == set()
     assert backend.failures == 0, backend.summary()
     assert frontend.failures == 0, frontend.summary()
     assert backend.shas[0] == old_sha and backend.shas[-1] == sha

@@ -58,6 +58,7 @@ class Registration:
     raw: dict[str, Any]  # the wire form: secrets still wrapped
     dependencies: list[str]
     aliases: list[str]  # the names this resource had before (its aliases' names)
+    ignore_changes: list[str] = field(default_factory=list)
 
     def secret_fields(self) -> set[str]:
         return {k for k, v in self.raw.items() if is_secret(v)}
@@ -68,6 +69,7 @@ class FakeCloud(Mocks):
     """Answers like the providers would: digests for pushes, the runner's output lines."""
 
     missing_tags: set[str] = field(default_factory=set)
+    pushed_tags: set[str] = field(default_factory=set)  # `<repository>:<tag>` already in the registry
     migration_reports: str | None = None  # override what the migration says it migrated
     invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -88,6 +90,10 @@ class FakeCloud(Mocks):
         elif args.typ == "command:remote:Command":
             state["stdout"] = json.dumps({"previous_sha": "0" * 40})
         return f"{args.name}-id", state
+
+    def tag_in_registry(self, registry: Any, repository: str, tag: str) -> bool:
+        """The program's question to the registry (slipway.pushed_tags), answered offline."""
+        return f"{repository}:{tag}" in self.pushed_tags
 
     def call(self, args: MockCallArgs) -> Any:
         self.invokes.append((args.token, dict(args.args)))
@@ -113,6 +119,7 @@ class RecordingMonitor(MockMonitor):
                 else {}, raw=json_format.MessageToDict(request.object),
                 dependencies=list(request.dependencies),
                 aliases=[a.spec.name for a in request.aliases if a.HasField("spec")],
+                ignore_changes=list(request.ignoreChanges),
             ))
         return response
 
@@ -144,7 +151,7 @@ def run_program(stack: str, raw: dict[str, str], secret_keys: set[str], project:
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         cfg = load_stack_config(project, git or FakeGit())
-        pipeline = Pipeline("app", cfg)
+        pipeline = Pipeline("app", cfg, pushed=cloud.tag_in_registry)
         built.append(pipeline)
         return pulumi.Output.all(
             *[s.previous_sha for s in pipeline.services.values()],

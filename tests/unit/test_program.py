@@ -44,6 +44,20 @@ def test_build_pushes_the_sha_tag_and_moves_latest_onto_the_same_digest(tmp_path
                                                              ].rsplit("@", 1)[1]
 
 
+def test_builds_use_buildkit_and_a_tag_already_pushed_keeps_its_builder(tmp_path: Path) -> None:
+    """A release built by an earlier slipway (the classic builder) is not rebuilt only because the
+    builder changed: its build keeps the builder in state; a new SHA's build uses BuildKit."""
+    from tests.unit.harness import FakeCloud
+
+    cloud = FakeCloud(pushed_tags={f"projectmeats-backend:dev-{SHA}"})
+    result = run_program("dev", raw_config("dev"), set(SECRETS), project_dir(tmp_path), cloud=cloud)
+    builds = {b.name: b for b in result.of_type("docker:index/image:Image")}
+    assert {name: b.inputs["build"]["builderVersion"] for name, b in builds.items()} == {
+        "app-backend-image-build": "BuilderBuildKit", "app-frontend-image-build": "BuilderBuildKit"}
+    assert builds["app-backend-image-build"].ignore_changes == ["build.builderVersion"]
+    assert builds["app-frontend-image-build"].ignore_changes == []
+
+
 def test_deploys_and_migration_use_the_sha_tag_pinned_by_digest(tmp_path: Path) -> None:
     result = run("dev", tmp_path)
     migration = result.named("app-migration-run")
