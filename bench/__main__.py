@@ -150,6 +150,20 @@ def no_op(ws: Workspace, sandbox: dict[str, str], tmp: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the release
+def buildkit_cli() -> str | None:
+    """A docker CLI here that builds with BuildKit, as slipway's builds do (the engine API): one
+    with buildx, or the engine's own 20.10 client, whose BuildKit is built in. None: the script
+    builds with the classic builder, and the bench says so."""
+    for cli in ("docker", "/usr/bin/docker"):
+        if subprocess.run([cli, "buildx", "version"], capture_output=True, check=False).returncode == 0:
+            return cli
+        version = subprocess.run([cli, "version", "--format", "{{.Client.Version}}"],
+                                 capture_output=True, text=True, check=False).stdout.strip()
+        if version[:2].isdigit() and int(version.split(".", 1)[0]) < 23:
+            return cli
+    return None
+
+
 class Baseline:
     """The plain script, releasing the workspace's app on a port of its own."""
 
@@ -177,6 +191,10 @@ class Baseline:
                     "SSH_USER": user, "SSH_KEY": sandbox["SANDBOX_SSH_KEY_FILE"],
                     "KNOWN_HOSTS": sandbox["SANDBOX_SSH_KNOWN_HOSTS"], "NAME": self.name,
                     "PORT": str(self.port)}
+        # The same builder as slipway's builds: BuildKit, where a CLI here can drive it.
+        self.builder = buildkit_cli()
+        if self.builder is not None:
+            self.env.update(BUILD_CLI=self.builder, DOCKER_BUILDKIT="1")
         self.url = f"http://127.0.0.1:{self.port}/api/v1/ready/"
 
     def release(self, label: str) -> tuple[float, list[Phase]]:
@@ -217,6 +235,9 @@ def new_sha(ws: Workspace, baseline: Baseline) -> float:
     phases = release_phases(events_of(ours.lines), ours.seconds, release_shape(ws))
     theirs, steps = baseline.release("baseline release")
     print_phases("new-SHA release (no load), where the time goes", phases, ours.seconds, steps, theirs)
+    line("  builds: slipway", "BuildKit, through the engine API (pulumi-docker)")
+    line("  builds: plain script", f"BuildKit (DOCKER_BUILDKIT=1 {baseline.builder} build)"
+         if baseline.builder else "the classic builder (no docker CLI here drives BuildKit)")
     ratio("release", ours.seconds, theirs, "plain script")
     return next((p.seconds for p in steps if p.name.startswith("deploy")), theirs)
 

@@ -6,11 +6,12 @@
 # Inputs (env): APP_DIR IMAGE (repo:<env>-<sha>) LATEST (repo:<env>-latest) ENV_FILE (0600)
 #   FRONTEND_DIR FRONTEND_IMAGE FRONTEND_LATEST FRONTEND_PORT (optional: a second service)
 #   SSH_HOST SSH_PORT SSH_USER SSH_KEY KNOWN_HOSTS NAME PORT
+#   BUILD_CLI (optional: the docker CLI that builds, with DOCKER_BUILDKIT=1 for BuildKit)
 set -euo pipefail
 mark() { printf 'bench-phase %s %s\n' "$1" "$(date +%s.%N)" >&2; }
 release_image() {  # release_image SERVICE CONTEXT IMAGE LATEST
   mark "build $1"
-  docker build --network host -q -t "$3" "$2" >/dev/null
+  "${BUILD_CLI:-docker}" build --network host -q -t "$3" "$2" >/dev/null
   mark "push $1 <env>-<sha>"
   docker push -q "$3" >/dev/null
   mark "push $1 <env>-latest"
