@@ -114,6 +114,11 @@ class PulumiCli:
                 values[key] = Secret(value if isinstance(value, str) else json.dumps(value))
         return values
 
+    def plain_value(self, key: str) -> str | None:
+        """A plain config value as Pulumi reads it (`pulumi config get`), or None when unset."""
+        done = self.capture("config", "get", key, config_file=True)
+        return done.stdout.rstrip("\n") if done.returncode == 0 else None
+
     def secret(self, key: str) -> Secret | None:
         """One secret config value (read from stdout, never printed), or None when unset."""
         done = self.capture("config", "get", key, config_file=True)

@@ -9,8 +9,8 @@
    with the stack's registry credentials when it has any). A missing tag refuses the rollback
    and nothing is changed.
 3. Pins it: `slipway:sha: <sha>` in the stack's config file, one line edited and the file replaced
-   atomically (slipway.delivery.stack_file), or `pulumi config set` when the file's layout is not
-   a plain one.
+   atomically (slipway.delivery.stack_file), or `pulumi config set` when the file is not a plain
+   one; `pulumi config get` checks, while step 4 runs, that Pulumi reads the edited pin.
 4. Switches every server back to its retained release of that SHA, outside the engine, all at
    once (slipway.delivery.switch_back): the release the running one replaced is still there,
    running (drain, standby) or stopped, so this is a switch or a start, health-gated as a deploy.
@@ -159,6 +159,24 @@ def deploy_keys(checked: Checked, keys: Future[dict[str, Secret]] | None) -> dic
     return secrets
 
 
+def pin(cli: PulumiCli, checked: Checked, keys: Future[dict[str, Secret]] | None
+        ) -> tuple[dict[str, Secret] | None, bool]:
+    """`slipway:sha` set before anything changes, and the deploy keys; whether the pin was the
+    file's own edit. That edit is atomic, so it is made while the keys are still being read;
+    `pulumi config set` rewrites the file in place, so it waits for them. Interrupted before
+    anything was switched, the config is put back as it was."""
+    in_file = cli.set_config_in_file(SHA_KEY, checked.sha)
+    try:
+        secrets = deploy_keys(checked, keys)
+        if not in_file:
+            cli.set_config(SHA_KEY, checked.sha)
+    except BaseException:
+        if in_file:
+            restore_pin(cli, checked)
+        raise
+    return secrets, in_file
+
+
 def switch_first(checked: Checked, secrets: dict[str, Secret]) -> list[Outcome]:
     """Step 4: every server back on its retained release, before the engine starts; says how
     far it got. A server it could not switch is left to the `up`."""
@@ -180,18 +198,21 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
     """Pin, switch back, `pulumi up`, then (unless `hold`) put the config back as it was: a
     rollback lasts until the next release, from a laptop exactly as from the workflow's
     throwaway runner."""
-    # The pin goes first. Edited in the file itself it is atomic, so it is done while the deploy
-    # keys are still being read; `pulumi config set` rewrites the file in place, so only after.
-    pinned = cli.set_config_in_file(SHA_KEY, checked.sha)
-    secrets = deploy_keys(checked, keys)
-    if not pinned:
-        cli.set_config(SHA_KEY, checked.sha)
+    secrets, in_file = pin(cli, checked, keys)
     switched: list[Outcome] = []
     switching, code = secrets is not None, 1
     try:
-        if secrets is not None:
-            switched = [o for o in switch_first(checked, secrets) if o.switched]
-        switching = False
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Whether Pulumi itself reads the pin written into the file, asked while the servers
+            # switch; the `up` runs on Pulumi's own write of it if not.
+            seen = pool.submit(cli.plain_value, SHA_KEY) if in_file else None
+            if secrets is not None:
+                switched = [o for o in switch_first(checked, secrets) if o.switched]
+            switching = False
+            if seen is not None and seen.result() != checked.sha:
+                print(f"pulumi does not read {SHA_KEY} from the edited config file; setting it"
+                      " with `pulumi config set`", file=sys.stderr)
+                cli.set_config(SHA_KEY, checked.sha)
         code = cli.up(release_message("rollback", cli.stack, checked.sha))
     finally:
         # Servers switched back (or maybe, if that step was interrupted) and no record of it in

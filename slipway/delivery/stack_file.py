@@ -5,8 +5,11 @@ in place (about 0.3 s); `slipway rollback` pins `slipway:sha` on its critical pa
 server is switched back. Here the one line is edited, the result is checked by parsing it (every
 other value unchanged, the key holding the new value), and the file is replaced atomically, so a
 `pulumi config` reading it at the same moment sees the old file or the new one, never half of
-one. Whenever the file's layout is not the plain one this expects, nothing is written and the
-caller falls back to `pulumi config set`.
+one. Only the plain case is edited: a project file `Pulumi.yaml` (no other), the stack file
+beside it or in a relative `stackConfigDir`, a passphrase or KMS salt already in it, no ESC
+`environment:`, a regular file its runner owns and may write. Anything else is left to
+`pulumi config set`, and the caller still checks, with `pulumi config get`, that Pulumi reads
+the value before it relies on it.
 """
 
 from __future__ import annotations
@@ -20,50 +23,67 @@ from typing import Any
 
 import yaml
 
-_CONFIG_BLOCK = re.compile(r"^config:[ \t]*(?:#.*)?$", re.MULTILINE)
+_CONFIG_BLOCK = re.compile(r"^config:[ \t]*(?:#[^\r\n]*)?(?=\r?\n|\Z)", re.MULTILINE)
+_OTHER_PROJECT_FILES = ("Pulumi.json", "Pulumi.yml")  # Pulumi prefers .json; .yml names the stack file .yml
 
 
-def project_file(directory: Path) -> Path | None:
-    for name in ("Pulumi.yaml", "Pulumi.yml"):
-        if (directory / name).is_file():
-            return directory / name
-    return None
+def _load(text: str) -> Any:
+    """The YAML document, or None for anything PyYAML cannot read as one (Pulumi may still)."""
+    try:
+        return yaml.safe_load(text) if text.strip() else {}
+    except Exception:  # YAMLError, and ValueError for a date PyYAML cannot make
+        return None
 
 
 def stack_file(stack: str, config_file: Path | None, cwd: Path | None) -> Path | None:
     """The config file `pulumi --stack STACK [--cwd CWD] [--config-file FILE]` reads; None when
-    it is not simply `<project or stackConfigDir>/Pulumi.<stack>.yaml` or does not exist yet."""
+    it is not simply `<project dir or stackConfigDir>/Pulumi.<stack>.yaml`, or is not there."""
+    directory = cwd if cwd is not None else Path.cwd()
     if config_file is not None:
-        return config_file if config_file.is_file() else None
+        # Pulumi changes into --cwd before it opens --config-file.
+        path = config_file if config_file.is_absolute() else directory / config_file
+        return path if path.is_file() else None
     if "/" in stack:  # org/project/stack: the file name is Pulumi's to derive
         return None
-    directory = cwd if cwd is not None else Path.cwd()
-    project = project_file(directory)
-    if project is None:
+    project = directory / "Pulumi.yaml"
+    if not project.is_file() or any((directory / other).exists() for other in _OTHER_PROJECT_FILES):
         return None
-    settings = yaml.safe_load(project.read_text())
-    if isinstance(settings, dict) and settings.get("stackConfigDir"):
-        directory = directory / str(settings["stackConfigDir"])
+    try:
+        settings = _load(project.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not isinstance(settings, dict) or not isinstance(settings.get("config", {}), dict):
+        return None  # `config: <dir>`: the old spelling of stackConfigDir
+    config_dir = settings.get("stackConfigDir")
+    if config_dir is not None:
+        if not isinstance(config_dir, str) or Path(config_dir).is_absolute():
+            return None
+        directory = directory / config_dir
     path = directory / f"Pulumi.{stack}.yaml"
     return path if path.is_file() else None
 
 
 def _key_lines(text: str, key: str) -> list[re.Match[str]]:
     """Every line that names `key` as a mapping key, quoted or not, at any indent."""
-    return list(re.finditer(rf"^([ \t]*)[\"']?{re.escape(key)}[\"']?[ \t]*:.*$", text, re.MULTILINE))
+    return list(re.finditer(rf"^([ \t]*)[\"']?{re.escape(key)}[\"']?[ \t]*:[^\r\n]*", text, re.MULTILINE))
 
 
 def with_value(text: str, key: str, value: str) -> str | None:
     """`text` with `config.<key>` set to the string `value`, every other line as it was; None
     when the file's layout is not one this can edit with certainty."""
-    try:
-        before: Any = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError:
-        return None
+    before = _load(text)
     if not isinstance(before, dict):
+        return None
+    # A secrets manager Pulumi would set up (and save into this file) while it is being edited,
+    # or an ESC environment that may set values too: Pulumi's own `config set` then.
+    has_salt = "encryptionsalt" in before or {"secretsprovider", "encryptedkey"} <= before.keys()
+    if not has_salt or "environment" in before:
         return None
     config = before.get("config")
     if config is not None and not isinstance(config, dict):
+        return None
+    short = key.split(":", 1)[1] if ":" in key else key
+    if config and short in config:  # `sha:` is the project's own `slipway:sha` to Pulumi
         return None
     line = f"{key}: {_quoted(value)}"
     named = _key_lines(text, key)
@@ -76,22 +96,19 @@ def with_value(text: str, key: str, value: str) -> str | None:
     elif named:
         return None  # the key's name appears where this cannot tell what it means
     elif block is not None:
-        edited = f"{text[:block.end()]}\n{_entry_indent(text, block.end())}{line}{text[block.end():]}"
-    elif config is None and "config" not in before:
-        separator = "\n" if text and not text.endswith("\n") else ""
-        edited = f"{text}{separator}config:\n  {line}\n"
+        newline = "\r\n" if "\r\n" in text else "\n"
+        indent = _entry_indent(text, block.end())
+        edited = f"{text[:block.end()]}{newline}{indent}{line}{text[block.end():]}"
     else:
         return None
-    try:
-        after: Any = yaml.safe_load(edited)
-    except yaml.YAMLError:
-        return None
+    after = _load(edited)
     expected = {**before, "config": {**(config or {}), key: value}}
     return edited if after == expected else None
 
 
 def _quoted(value: str) -> str:
-    """A double-quoted YAML scalar (a SHA of digits and one `e` would otherwise read as a number)."""
+    """A double-quoted YAML scalar (to YAML 1.2, as Pulumi reads it, a SHA such as
+    `111...1e100` is a number)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -105,18 +122,31 @@ def _entry_indent(text: str, after: int) -> str:
     return "  "
 
 
+def _replaceable(path: Path) -> bool:
+    """A regular file (not a link), ours, that we may write: replacing it keeps what it was."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return (not path.is_symlink() and path.is_file() and info.st_nlink == 1
+            and info.st_uid == os.geteuid() and os.access(path, os.W_OK))
+
+
 def set_plain_value(path: Path, key: str, value: str) -> bool:
     """Sets `config.<key>` in the file at `path`, atomically; False (and nothing written) when
-    its layout is not a plain one or it cannot be written."""
+    its layout is not a plain one or it cannot be replaced as it is."""
+    if not _replaceable(path):
+        return False
     try:
-        text = path.read_text()
+        with open(path, encoding="utf-8", newline="") as source:
+            text = source.read()
         edited = with_value(text, key, value)
         if edited is None:
             return False
         mode = path.stat().st_mode & 0o7777
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
-            with os.fdopen(fd, "w") as out:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                 out.write(edited)
                 out.flush()
                 os.fsync(out.fileno())
@@ -126,6 +156,6 @@ def set_plain_value(path: Path, key: str, value: str) -> bool:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return False
     return True

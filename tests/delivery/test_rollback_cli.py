@@ -230,16 +230,21 @@ def test_registry_password_comes_from_the_stack_and_is_never_shown(tmp_path: Pat
 @pytest.mark.parametrize("shipped", ["dev", "uat", "prod"])
 def test_the_pins_file_edit_is_read_by_pulumi(toy: Toy, shipped: str) -> None:
     """The rollback pins `slipway:sha` by editing the stack file itself (no CLI start): on each
-    shipped stack file, `pulumi config` reads the pin and every other value as before, and
-    `pulumi config rm` (the rollback's restore) takes it out again."""
-    sha = "1234e5" + secrets.token_hex(17)  # digits and one `e`: a float to YAML unless quoted
+    shipped stack file, once it holds its secrets' salt as a deployed stack's does, `pulumi
+    config` reads the pin and every other value as before, and `pulumi config rm` (the
+    rollback's restore) takes it out again."""
+    sha = "1" * 36 + "e100"  # YAML 1.2 (Pulumi's yaml.v3) would read it as a number unquoted
     toy.config_file.write_text((REPO / f"Pulumi.{shipped}.yaml").read_text())
+    done = toy.pulumi("config", "set", "--secret", "slipway:registryPassword", "x", config_file=True)
+    assert done.returncode == 0, done.stderr
+    assert "encryptionsalt" in yaml.safe_load(toy.config_file.read_text())
     before = json.loads(toy.pulumi("config", "--json", config_file=True).stdout)
     assert set_plain_value(toy.config_file, "slipway:sha", sha)
     done = toy.pulumi("config", "get", "slipway:sha", config_file=True)
     assert (done.returncode, done.stdout.strip()) == (0, sha), done.stderr
     after = json.loads(toy.pulumi("config", "--json", config_file=True).stdout)
     assert {k: v for k, v in after.items() if k != "slipway:sha"} == before
+    assert after["slipway:sha"]["value"] == sha
     done = toy.pulumi("config", "rm", "slipway:sha", config_file=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(toy.pulumi("config", "--json", config_file=True).stdout) == before

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,9 @@ class FakeCli(PulumiCli):
     calls: list[tuple[str, ...]] = field(default_factory=list)
     up_code: int = 0
     pins_in_file: bool = False  # whether the stack file's own edit works (else `config set`)
-    keys_read_after: list[int] = field(default_factory=list)  # len(calls) when the keys were read
+    pulumi_reads_file_pin: bool = True  # whether `pulumi config get` then sees that pin
+    order: list[str] = field(default_factory=list)  # pins and the keys' read, as they happened
+    keys_gate: threading.Event = field(default_factory=threading.Event)
 
     def config(self) -> dict[str, Any]:
         return dict(self.values)
@@ -39,7 +42,8 @@ class FakeCli(PulumiCli):
         return list(self.stack_history)
 
     def secret_values(self) -> dict[str, Secret]:
-        self.keys_read_after.append(len(self.calls))
+        self.keys_gate.wait(timeout=0.3)  # a decryption takes a while; a pin in the file ends it
+        self.order.append("keys read")
         return {key: Secret(value) for key, value in self.secrets.items()}
 
     def secret(self, key: str) -> Secret | None:
@@ -48,12 +52,19 @@ class FakeCli(PulumiCli):
 
     def set_config(self, key: str, value: str) -> None:
         self.calls.append(("config set", key, value))
+        self.order.append("config set")
         self.values[key] = value
+
+    def plain_value(self, key: str) -> str | None:
+        value = self.values.get(key)
+        return str(value) if value is not None and self.pulumi_reads_file_pin else None
 
     def set_config_in_file(self, key: str, value: str) -> bool:
         if self.pins_in_file:
             self.calls.append(("pin in file", key, value))
+            self.order.append("pin in file")
             self.values[key] = value
+            self.keys_gate.set()
         return self.pins_in_file
 
     def remove_config(self, key: str) -> None:
@@ -201,19 +212,44 @@ def test_servers_switched_back_and_a_failed_up_keep_the_pin(
 
 def test_the_pin_is_the_stack_files_own_edit_when_it_can_be(
         release: tuple[str, str, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """In the file, atomically, without waiting for the deploy keys; else `pulumi config set`,
-    which rewrites the file in place, only once the keys have been read from it."""
+    """In the file, atomically, before the deploy keys are read; else `pulumi config set`, which
+    rewrites the file in place, only once the keys have been read from it. Pulumi not reading the
+    file's pin (a file it finds elsewhere): its own `config set` before the `up`."""
     host, prefix, old, running = release
     monkeypatch.setattr(rollback, "switch_back", lambda *_: [])
-    for pins_in_file, first_change in ((True, "pin in file"), (False, "config set")):
-        cli = make(host, prefix, deployedSha=running, replacedSha=old)
-        cli = FakeCli(stack=cli.stack, values=cli.values, stack_outputs=cli.stack_outputs,
-                      secrets={"slipway:sshPrivateKey": "key"}, pins_in_file=pins_in_file)
+    up = ("up", old, f"slipway rollback prod: slipway-sha={old}")
+    for in_file, seen, calls, order in (
+            (True, True, [("pin in file", "slipway:sha", old), up],
+             ["pin in file", "keys read"]),
+            (False, True, [("config set", "slipway:sha", old), up],
+             ["keys read", "config set"]),
+            (True, False, [("pin in file", "slipway:sha", old), ("config set", "slipway:sha", old), up],
+             ["pin in file", "keys read", "config set"])):
+        base = make(host, prefix, deployedSha=running, replacedSha=old)
+        cli = FakeCli(stack=base.stack, values=base.values, stack_outputs=base.stack_outputs,
+                      secrets={"slipway:sshPrivateKey": "key"}, pins_in_file=in_file,
+                      pulumi_reads_file_pin=seen)
         cli.values["slipway:server"] = {"host": "203.0.113.10", "user": "deploy",
                                         "hostKey": "ssh-ed25519 AAAA"}
         assert run(parse_args(["--stack", "prod", "--yes"]), cli) == EXIT_OK
-        assert cli.calls == [(first_change, "slipway:sha", old),
-                             ("up", old, f"slipway rollback prod: slipway-sha={old}"),
-                             ("config rm", "slipway:sha")]
-        if not pins_in_file:
-            assert cli.keys_read_after == [0]
+        assert cli.calls == [*calls, ("config rm", "slipway:sha")]
+        assert cli.order == order
+
+
+def test_interrupted_while_the_keys_are_read_the_file_pin_is_taken_back(
+        release: tuple[str, str, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    host, prefix, old, running = release
+    base = make(host, prefix, deployedSha=running, replacedSha=old)
+    cli = FakeCli(stack=base.stack, values=base.values, stack_outputs=base.stack_outputs,
+                  secrets={"slipway:sshPrivateKey": "key"}, pins_in_file=True)
+    cli.values["slipway:server"] = {"host": "203.0.113.10", "user": "deploy",
+                                    "hostKey": "ssh-ed25519 AAAA"}
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rollback, "deploy_keys", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(parse_args(["--stack", "prod", "--yes"]), cli)
+    assert cli.calls == [("pin in file", "slipway:sha", old), ("config rm", "slipway:sha")]
+    assert "slipway:sha" not in cli.values

@@ -14,7 +14,7 @@ import yaml
 
 from slipway.delivery.stack_file import set_plain_value, stack_file, with_value
 
-SHA = "1234e56789" + "0" * 30  # digits and one `e`: a float to YAML unless quoted
+SHA = "1" * 36 + "e100"  # a SHA that YAML 1.2 (Pulumi's yaml.v3) reads as a float unless quoted
 KEY = "slipway:sha"
 
 STACK = """\
@@ -32,7 +32,7 @@ config:
 def test_a_new_pin_is_one_line_under_config_at_the_entries_indent() -> None:
     edited = with_value(STACK, KEY, SHA)
     assert edited == STACK.replace("config:\n", f'config:\n    slipway:sha: "{SHA}"\n')
-    assert yaml.safe_load(edited)["config"][KEY] == SHA  # a string, not 1.23e+564
+    assert yaml.safe_load(edited)["config"][KEY] == SHA
 
 
 def test_an_existing_pin_is_replaced_in_place() -> None:
@@ -41,24 +41,34 @@ def test_an_existing_pin_is_replaced_in_place() -> None:
     assert edited == pinned.replace("slipway:sha: 0123abc  # held", f'slipway:sha: "{SHA}"')
 
 
-def test_a_file_without_config_gets_a_config_block() -> None:
-    salted = with_value("encryptionsalt: v1:x\n", KEY, SHA)
-    assert salted == f'encryptionsalt: v1:x\nconfig:\n  {KEY}: "{SHA}"\n'
-    assert with_value("", KEY, SHA) == f'config:\n  {KEY}: "{SHA}"\n'
-    assert with_value("config:\n", KEY, SHA) == f'config:\n  {KEY}: "{SHA}"\n'
-
-
 @pytest.mark.parametrize("layout", [
     "config: {slipway:environment: prod}\n",                      # flow style
     'config:\n  "slipway:sha": abc\n',                            # quoted key
     "config:\n  slipway:sha: >-\n    abc\n",                      # a folded scalar
     "config:\n  slipway:sha:\n    secure: v1:AAAA\n",             # a secret of that name
+    "config:\n  sha: abc\n",                                      # the project's own key, short
     "config:\n  slipway:environment: prod\nother:\n  slipway:sha: abc\n",  # the name elsewhere
     "config: [1, 2]\n",                                           # not a mapping
     "config:\n  a: [\n",                                          # not YAML
+    "config:\n  a: 2001-13-01\n",                                 # a date PyYAML cannot make
+    "environment:\n  - prod-env\nconfig:\n  a: b\n",                # ESC may set values too
 ])
 def test_a_layout_it_is_not_sure_of_is_left_alone(layout: str) -> None:
-    assert with_value(layout, KEY, SHA) is None
+    assert with_value("encryptionsalt: v1:x\n" + layout, KEY, SHA) is None
+
+
+def test_a_file_whose_secrets_manager_pulumi_would_still_save_is_left_alone() -> None:
+    """Without its salt (or KMS key) in the file, a `pulumi config` running meanwhile writes one
+    into its own copy of the file, and saves that over the pin."""
+    assert with_value(STACK.replace("encryptionsalt: v1:abc:v1:def:ghi\n", ""), KEY, SHA) is None
+    kms = STACK.replace("encryptionsalt: v1:abc:v1:def:ghi\n",
+                        "secretsprovider: awskms://alias/x\nencryptedkey: AAAA\n")
+    assert with_value(kms, KEY, SHA) is not None
+
+
+def test_crlf_lines_stay_crlf() -> None:
+    crlf = STACK.replace("\n", "\r\n")
+    assert with_value(crlf, KEY, SHA) == crlf.replace("config:\r\n", f'config:\r\n    {KEY}: "{SHA}"\r\n')
 
 
 def test_the_file_is_replaced_whole_with_its_mode(tmp_path: Path) -> None:
@@ -78,14 +88,22 @@ def test_nothing_is_written_when_it_cannot_be(tmp_path: Path) -> None:
     path.write_text("config: {a: 1}\n")
     assert not set_plain_value(path, KEY, SHA)
     assert path.read_text() == "config: {a: 1}\n"
-    if os.geteuid() != 0:  # root writes anywhere
-        path.write_text(STACK)
-        tmp_path.chmod(0o500)
-        try:
-            assert not set_plain_value(path, KEY, SHA)
-        finally:
-            tmp_path.chmod(0o700)
-        assert path.read_text() == STACK
+    # A link (its target would stay unpinned), another user's file (it would become ours): left
+    # to `pulumi config set`, which writes them as they are.
+    target = tmp_path / "shared.yaml"
+    target.write_text(STACK)
+    link = tmp_path / "Pulumi.uat.yaml"
+    link.symlink_to(target)
+    assert not set_plain_value(link, KEY, SHA)
+    assert link.is_symlink() and target.read_text() == STACK
+    path.write_text(STACK)
+    if os.geteuid() == 0:
+        os.chown(path, 65534, 65534)
+        assert not set_plain_value(path, KEY, SHA)
+    else:
+        path.chmod(0o444)
+        assert not set_plain_value(path, KEY, SHA)
+    assert path.read_text() == STACK
 
 
 def test_the_stack_file_is_found_as_pulumi_finds_it(tmp_path: Path) -> None:
@@ -99,8 +117,21 @@ def test_the_stack_file_is_found_as_pulumi_finds_it(tmp_path: Path) -> None:
     elsewhere.parent.mkdir()
     elsewhere.write_text(STACK)
     assert stack_file("prod", elsewhere, tmp_path) == elsewhere
+    # A relative --config-file is opened from --cwd, as pulumi changes into it first.
+    assert stack_file("prod", Path("ci/Pulumi.prod.yaml"), tmp_path) == elsewhere
     (tmp_path / "Pulumi.yaml").write_text("name: app\nruntime: python\nstackConfigDir: stacks\n")
     assert stack_file("prod", None, tmp_path) is None
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "Pulumi.prod.yaml").write_text(STACK)
     assert stack_file("prod", None, tmp_path) == tmp_path / "stacks" / "Pulumi.prod.yaml"
+    # Whatever Pulumi resolves otherwise than this does is left to `pulumi config set`.
+    for project in ("name: app\nstackConfigDir: /etc/stacks\n", "name: app\nconfig: stacks\n",
+                    "name:\tapp\n"):
+        (tmp_path / "Pulumi.yaml").write_text(project)
+        assert stack_file("prod", None, tmp_path) is None, project
+    (tmp_path / "Pulumi.yaml").write_text("name: app\n")
+    for other in ("Pulumi.yml", "Pulumi.json"):
+        (tmp_path / other).write_text("name: app\n")
+        assert stack_file("prod", None, tmp_path) is None, other
+        (tmp_path / other).unlink()
+    assert stack_file("prod", None, tmp_path) == tmp_path / "Pulumi.prod.yaml"
