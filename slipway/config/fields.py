@@ -152,6 +152,8 @@ def _plain_map(name_pattern: re.Pattern[str], name_hint: str) -> Callable[[Any],
                 raise invalid(
                     f"must be a plain string, got {shown(item)}", at=(str(name),), example="<value>"
                 )
+            if "\x00" in str(item):
+                raise invalid("contains a NUL character", at=(str(name),), example="<value>")
             if "\n" in str(item):
                 raise invalid(
                     "contains a newline, which an env file cannot hold",

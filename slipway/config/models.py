@@ -385,6 +385,8 @@ def _steps(value: Any) -> tuple[tuple[str, ...], ...]:
             )
         if not isinstance(step, list) or not step or not all(isinstance(a, str) and a for a in step):
             raise invalid("must be a non-empty list of strings", at=(f"[{index}]",), fix=f"e.g. {example}")
+        if any("\x00" in a for a in step):
+            raise invalid("contains a NUL character", at=(f"[{index}]",), fix=f"e.g. {example}")
         steps.append(tuple(step))
     return tuple(steps)
 

@@ -262,6 +262,20 @@ TYPOS_AND_SHAPES: list[tuple[str, Callable[[Raw], None], str, str, str]] = [
         "contains a NUL character",
         "../backend",
     ),
+    (
+        "env-value-nul",
+        change("services.backend.env.ALLOWED_HOSTS", "a\x00b"),
+        "slipway:services.backend.env.ALLOWED_HOSTS",
+        "contains a NUL character",
+        "",
+    ),
+    (
+        "step-nul",
+        change("migration.steps", [["python", "manage.py\x00"]]),
+        "slipway:migration.steps[0]",
+        "contains a NUL character",
+        "manage.py",
+    ),
 ]
 
 
