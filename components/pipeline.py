@@ -147,7 +147,7 @@ def announce_release(cfg: StackConfig, skip: str | None) -> None:
 class Pipeline(pulumi.ComponentResource):
     """Build (or look up) -> migrate -> deploy, plus the environment's GitHub secrets."""
 
-    def __init__(self, name: str, cfg: StackConfig, pushed: TagLookup = tag_in_registry,
+    def __init__(self, name: str, cfg: StackConfig, *, pushed: TagLookup = tag_in_registry,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slipway:index:Pipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

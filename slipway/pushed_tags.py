@@ -5,21 +5,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pulumi
+
 from slipway.config import RegistryConfig
 from slipway.delivery.registry import Credentials, Registry, RegistryError
 
 # (registry, repository under the registry's server, tag) -> already pushed?
 TagLookup = Callable[[RegistryConfig, str, str], bool]
 
+# Every preview and up asks, before anything is declared: a registry that does not answer soon
+# must not hold the run up for long (its push fails anyway).
+LOOKUP_TIMEOUT_SECONDS = 3.0
+
+_clients: dict[tuple[str, str | None], Registry] = {}  # one per registry: its token is reused
+
 
 def tag_in_registry(registry: RegistryConfig, repository: str, tag: str) -> bool:
-    """True when the tag exists, and also when the registry cannot say: the caller uses it to
-    leave an earlier build of that tag alone, and a registry that cannot answer now fails the
-    push anyway."""
+    """True when the tag exists, and also, with a warning, when the registry cannot say: the
+    answer only decides whether an earlier build of that tag is left as it is."""
     host, _, path = registry.server.partition("/")
-    credentials = (Credentials(registry.username, registry.password)
-                   if registry.username and registry.password else None)
+    key = (registry.server, registry.username)
+    if key not in _clients:
+        credentials = (Credentials(registry.username, registry.password)
+                       if registry.username and registry.password else None)
+        _clients[key] = Registry(host, credentials, timeout=LOOKUP_TIMEOUT_SECONDS)
+    name = f"{path}/{repository}".strip("/")
     try:
-        return Registry(host, credentials).tag_exists(f"{path}/{repository}".strip("/"), tag)
-    except (RegistryError, OSError):
+        return _clients[key].tag_exists(name, tag)
+    except (RegistryError, OSError) as err:
+        pulumi.log.warn(f"slipway: the registry did not say whether {host}/{name}:{tag} exists"
+                        f" ({err}); if it was built before, its build keeps the builder it was"
+                        " made with")
         return True

@@ -117,9 +117,11 @@ class Response:
 class Registry:
     """One registry host; `credentials` are used only when the registry asks for them."""
 
-    def __init__(self, host: str, credentials: Credentials | None = None) -> None:
+    def __init__(self, host: str, credentials: Credentials | None = None,
+                 timeout: float = TIMEOUT_SECONDS) -> None:
         self.host = host
         self.credentials = credentials
+        self.timeout = timeout
         self.scheme = "https"
         self._authorization: str | None = None
 
@@ -192,7 +194,7 @@ class Registry:
         if self.credentials is not None:
             self._check_credentials_may_travel(parts.scheme, parts.netloc)
             headers["Authorization"] = self.credentials.basic_header()
-        resp = _request("GET", url, headers)
+        resp = _request("GET", url, headers, self.timeout)
         if resp.status in (401, 403) and self.credentials is None:
             return None  # an anonymous token was refused: credentials are needed
         if resp.status in (401, 403):
@@ -221,12 +223,12 @@ class Registry:
         if authorization is not None:
             all_headers["Authorization"] = authorization
         try:
-            return _request(method, f"{self.scheme}://{self.host}{path}", all_headers)
+            return _request(method, f"{self.scheme}://{self.host}{path}", all_headers, self.timeout)
         except _NoTls:
             if self.scheme != "https" or not is_loopback(self.host):
                 raise
             self.scheme = "http"  # a loopback registry without TLS, as Docker allows
-            return _request(method, f"http://{self.host}{path}", all_headers)
+            return _request(method, f"http://{self.host}{path}", all_headers, self.timeout)
 
 
 def _next_page(link: str) -> str | None:
@@ -240,10 +242,11 @@ def _next_page(link: str) -> str | None:
     return match.group(1)
 
 
-def _request(method: str, url: str, headers: Mapping[str, str]) -> Response:
+def _request(method: str, url: str, headers: Mapping[str, str],
+             timeout: float = TIMEOUT_SECONDS) -> Response:
     request = urllib.request.Request(url, method=method, headers=dict(headers))  # noqa: S310
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as resp:
+        with _OPENER.open(request, timeout=timeout) as resp:
             return Response(resp.status, dict(resp.headers.items()), resp.read())
     except urllib.error.HTTPError as err:
         return Response(err.code, dict(err.headers.items()), err.read())
