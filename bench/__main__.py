@@ -155,10 +155,13 @@ def buildkit_cli() -> str | None:
     with buildx, or the engine's own 20.10 client, whose BuildKit is built in. None: the script
     builds with the classic builder, and the bench says so."""
     for cli in ("docker", "/usr/bin/docker"):
-        if subprocess.run([cli, "buildx", "version"], capture_output=True, check=False).returncode == 0:
-            return cli
-        version = subprocess.run([cli, "version", "--format", "{{.Client.Version}}"],
-                                 capture_output=True, text=True, check=False).stdout.strip()
+        try:
+            if subprocess.run([cli, "buildx", "version"], capture_output=True, check=False).returncode == 0:
+                return cli
+            version = subprocess.run([cli, "version", "--format", "{{.Client.Version}}"],
+                                     capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:  # no such CLI here
+            continue
         if version[:2].isdigit() and int(version.split(".", 1)[0]) < 23:
             return cli
     return None

@@ -295,9 +295,11 @@ class Workspace:
         self.pulumi_bare("stack", "rm", "--yes", "--force", self.env_name)
         # Its builds go from the build host's image store too: the docker provider lists every
         # local image after each build, so leftovers of earlier tests slow every later build.
-        built = run(["docker", "image", "ls", "--quiet", "--filter", f"reference={self.registry}/*"])
+        # By name, not ID: an identical build of another workspace shares the ID and keeps its tag.
+        built = run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
+                     "--filter", f"reference={self.registry}/*"])
         if built.stdout.split():
-            run(["docker", "image", "rm", "--force", *sorted(set(built.stdout.split()))])
+            run(["docker", "image", "rm", *sorted(set(built.stdout.split()))])
 
     # -- the real services ---------------------------------------------------------------
     def registry_tags(self, service: str = "projectmeats-backend") -> list[str]:
