@@ -10,7 +10,7 @@
    and nothing is changed.
 3. Pins it: `slipway:sha: <sha>` in the stack's config file, one line edited and the file replaced
    atomically (slipway.delivery.stack_file), or `pulumi config set` when the file is not a plain
-   one; `pulumi config get` checks, while step 4 runs, that Pulumi reads the edited pin.
+   one; `pulumi config get` checks, after step 4, that Pulumi reads the edited pin.
 4. Switches every server back to its retained release of that SHA, outside the engine, all at
    once (slipway.delivery.switch_back): the release the running one replaced is still there,
    running (drain, standby) or stopped, so this is a switch or a start, health-gated as a deploy.
@@ -202,17 +202,15 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
     switched: list[Outcome] = []
     switching, code = secrets is not None, 1
     try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # Whether Pulumi itself reads the pin written into the file, asked while the servers
-            # switch; the `up` runs on Pulumi's own write of it if not.
-            seen = pool.submit(cli.plain_value, SHA_KEY) if in_file else None
-            if secrets is not None:
-                switched = [o for o in switch_first(checked, secrets) if o.switched]
-            switching = False
-            if seen is not None and seen.result() != checked.sha:
-                print(f"pulumi does not read {SHA_KEY} from the edited config file; setting it"
-                      " with `pulumi config set`", file=sys.stderr)
-                cli.set_config(SHA_KEY, checked.sha)
+        if secrets is not None:
+            switched = [o for o in switch_first(checked, secrets) if o.switched]
+        switching = False
+        # Whether Pulumi itself reads the pin written into the file (asked after the switch, which
+        # it would slow down on a small runner); the `up` runs on Pulumi's own write of it if not.
+        if in_file and cli.plain_value(SHA_KEY) != checked.sha:
+            print(f"pulumi does not read {SHA_KEY} from the edited config file; setting it with"
+                  " `pulumi config set`", file=sys.stderr)
+            cli.set_config(SHA_KEY, checked.sha)
         code = cli.up(release_message("rollback", cli.stack, checked.sha))
     finally:
         # Servers switched back (or maybe, if that step was interrupted) and no record of it in
