@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pulumi
 
 from slipway.config import RegistryConfig
-from slipway.delivery.registry import Credentials, Registry, RegistryError
+from slipway.delivery.registry import Credentials, ImageRef, Registry, RegistryError
 
 # (registry, repository under the registry's server, tag) -> already pushed?
 TagLookup = Callable[[RegistryConfig, str, str], bool]
@@ -23,17 +23,16 @@ _clients: dict[tuple[str, str | None], Registry] = {}  # one per registry: its t
 def tag_in_registry(registry: RegistryConfig, repository: str, tag: str) -> bool:
     """True when the tag exists, and also, with a warning, when the registry cannot say: the
     answer only decides whether an earlier build of that tag is left as it is."""
-    host, _, path = registry.server.partition("/")
+    ref = ImageRef.parse(f"{registry.server}/{repository}:{tag}")
     key = (registry.server, registry.username)
     if key not in _clients:
         credentials = (Credentials(registry.username, registry.password)
                        if registry.username and registry.password else None)
-        _clients[key] = Registry(host, credentials, timeout=LOOKUP_TIMEOUT_SECONDS)
-    name = f"{path}/{repository}".strip("/")
+        _clients[key] = Registry(ref.host, credentials, timeout=LOOKUP_TIMEOUT_SECONDS)
     try:
-        return _clients[key].tag_exists(name, tag)
+        return _clients[key].tag_exists(ref.repository, ref.tag)
     except (RegistryError, OSError) as err:
-        pulumi.log.warn(f"slipway: the registry did not say whether {host}/{name}:{tag} exists"
+        pulumi.log.warn(f"slipway: the registry did not say whether {ref} exists"
                         f" ({err}); if it was built before, its build keeps the builder it was"
                         " made with")
         return True

@@ -121,10 +121,7 @@ class PulumiCli:
 
     def secret(self, key: str) -> Secret | None:
         """One secret config value (read from stdout, never printed), or None when unset."""
-        done = self.capture("config", "get", key, config_file=True)
-        if done.returncode != 0:
-            return None
-        value = done.stdout.rstrip("\n")
+        value = self.plain_value(key)
         return Secret(value) if value else None
 
     # -- changing --------------------------------------------------------------------------

@@ -242,8 +242,7 @@ def _next_page(link: str) -> str | None:
     return match.group(1)
 
 
-def _request(method: str, url: str, headers: Mapping[str, str],
-             timeout: float = TIMEOUT_SECONDS) -> Response:
+def _request(method: str, url: str, headers: Mapping[str, str], timeout: float) -> Response:
     request = urllib.request.Request(url, method=method, headers=dict(headers))  # noqa: S310
     try:
         with _OPENER.open(request, timeout=timeout) as resp:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -128,8 +129,8 @@ def _replaceable(path: Path) -> bool:
         info = path.lstat()
     except OSError:
         return False
-    return (not path.is_symlink() and path.is_file() and info.st_nlink == 1
-            and info.st_uid == os.geteuid() and os.access(path, os.W_OK))
+    return (stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and info.st_uid == os.geteuid()
+            and os.access(path, os.W_OK))
 
 
 def set_plain_value(path: Path, key: str, value: str) -> bool:
