@@ -68,6 +68,43 @@ state() {
 $st_out
 EOF_STATE
 }
+# release_state NAME PORT: what `state NAME` sets, read from one listing of this service's releases;
+# and $squatters, the other releases of it that run (or restart) on PORT. A release left running
+# by a server's reboot during its standby, or started by hand, holds the port NAME is to listen
+# on: it would answer NAME's health checks and take its traffic.
+release_state() {
+  st_exists=0 st_running=false st_sha="" st_image="" st_deploy="" st_envhash="" st_proxy="" squatters=""
+  st_out=$(docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
+    --filter label=slipway.role=app --format '{{.Names}}|{{.State}}|{{.Label "slipway.port"}}|'\
+'{{.Label "slipway.sha"}}|{{.Label "slipway.image"}}|{{.Label "slipway.deploy"}}|'\
+'{{.Label "slipway.env-hash"}}|')
+  while IFS='|' read -r r_name r_state r_port r_sha r_image r_deploy r_envhash _; do
+    case $r_state in running|restarting|paused) r_running=true ;; *) r_running=false ;; esac
+    if [ "$r_name" = "$1" ]; then
+      st_exists=1 st_running=$r_running st_sha=$r_sha st_image=$r_image st_deploy=$r_deploy
+      st_envhash=$r_envhash
+    elif [ "$r_running" = true ] && [ "$r_port" = "$2" ]; then
+      squatters="$squatters $r_name"
+    fi
+  done <<EOF_RELEASES
+$st_out
+EOF_RELEASES
+}
+# claim_port PORT: the port free for the release about to start there: the squatters stop (and
+# stay, stopped, like any kept release); anything else listening there refuses the start.
+claim_port() {
+  for squatter in $squatters; do
+    log "$squatter runs on port $1 but takes no traffic (left by a reboot, or started by hand): stopping it"
+    docker stop --time "$stop_seconds" "$squatter" >/dev/null
+  done
+  # curl's exit 7: nothing accepts a connection there (any other outcome: something does).
+  taken=0; curl -s -o /dev/null --max-time 3 "http://127.0.0.1:$1$health_path" 2>/dev/null || taken=$?
+  if [ "$taken" -ne 7 ]; then
+    log "FAILED: something other than a release of $service listens on port $1; free the port" \
+      "(or change internalPorts) and deploy again"
+    return 1
+  fi
+}
 answers() { curl -fsS -o /dev/null --max-time 3 "$1" 2>/dev/null; }
 json() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 upstream() { printf 'server 127.0.0.1:%s max_fails=0;\n' "$1"; }  # slipway.commands.proxy.upstream_line
@@ -75,31 +112,36 @@ upstream() { printf 'server 127.0.0.1:%s max_fails=0;\n' "$1"; }  # slipway.comm
 # The proxy names the upstream that answered only to a request that asks (slipway.commands.proxy).
 routes_to() {
   curl -sS -o /dev/null -D - --max-time 3 -H 'X-Slipway-Probe: 1' "http://$proxy_host:$port$health_path" \
-    2>/dev/null | tr -d '\r' | awk -v want="127.0.0.1:$1" '
+    2>/dev/null | awk -v want="127.0.0.1:$1" '
+      { sub(/\r$/, "") }
       NR == 1 { ok = ($2 ~ /^[23]/) }
       tolower($1) == "x-slipway-upstream:" && $2 == want { hit = 1 }
       END { exit !(ok && hit) }'
 }
 # wait_routed PORT SECONDS: three probes in a row routed to PORT. Workers of an earlier reload can
 # still accept a connection for a moment after the new ones answer; one probe could meet a new
-# worker while the next request meets an old one.
+# worker while the next request meets an old one. A reload takes tens of milliseconds: polled at
+# that grain, not at a tenth of a second.
 wait_routed() {
   deadline=$(( $(date +%s) + $2 )) routed=0
   while [ "$routed" -lt 3 ]; do
     if routes_to "$1"; then routed=$(( routed + 1 )); continue; fi
     routed=0
     [ "$(date +%s)" -lt "$deadline" ] || return 1
-    sleep 0.1 2>/dev/null || sleep 1
+    sleep 0.02 2>/dev/null || sleep 1
   done
 }
 
 # wait_healthy NAME URL SECONDS: 0 once NAME answers URL; 1 if it stops or the time runs out.
+# Polled every 30 ms (a refused connection costs a few); whether NAME still runs is asked of
+# docker every tenth poll only (each docker call costs tens of milliseconds).
 wait_healthy() {
-  deadline=$(( $(date +%s) + $3 ))
+  deadline=$(( $(date +%s) + $3 )) polls=0
   while [ "$(date +%s)" -lt "$deadline" ]; do
     if answers "$2"; then return 0; fi
-    running "$1" || return 1
-    sleep 0.1 2>/dev/null || sleep 1
+    polls=$(( polls + 1 ))
+    if [ $(( polls % 10 )) -eq 0 ]; then running "$1" || return 1; fi
+    sleep 0.03 2>/dev/null || sleep 1
   done
   return 1
 }
@@ -142,6 +184,11 @@ proxy_reload() {  # validate the config in the running proxy, then reload it gra
   docker exec "$proxy" nginx -t -q -c /etc/slipway-proxy/nginx.conf \
     && docker kill --signal HUP "$proxy" >/dev/null
 }
+# A switch changes upstream.conf alone, one line the agent writes (upstream): nothing in it for
+# `nginx -t` to catch (nginx.conf was validated when proxy-config wrote it), and that check is a
+# `docker exec`, the slowest step of a switch. Were the reload refused all the same, wait_routed
+# would see no request reach the new port and the old upstream would be put back.
+proxy_switch() { docker kill --signal HUP "$proxy" >/dev/null; }
 # point_proxy PORT: send new requests to 127.0.0.1:PORT (in-flight ones finish where they are).
 point_proxy() {
   old_upstream=$(cat "$dir/proxy/upstream.conf" 2>/dev/null || true)
@@ -152,7 +199,7 @@ point_proxy() {
     log "the proxy image changed: restarting $proxy"
   elif [ "$st_running" = true ]; then
     # A reload is asynchronous: the switch is done when new requests reach PORT, not on the signal.
-    if proxy_reload; then
+    if proxy_switch; then
       if wait_routed "$1" 15; then return 0; fi
       log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
     else
@@ -374,7 +421,7 @@ deploy() {
   if [ "$live_port" = "$p1" ]; then new_port=$p2; else new_port=$p1; fi
   name="$env-$service-$(printf %.12s "$sha")-$new_port"
   url="http://127.0.0.1:$new_port$health_path"
-  state "$name"
+  release_state "$name" "$new_port"
   if [ "$st_exists" = 1 ] && [ "$st_running" = false ] && [ "$st_deploy" = "$id" ] \
       && [ "$st_envhash" = "$envhash" ]; then
     log "$name was created earlier (staged, or kept from an earlier release): no pull"
@@ -409,6 +456,12 @@ deploy() {
   if [ "$staging" = 1 ]; then
     log "staged $name: created, not started (it starts after the migration)"
     exit 0
+  fi
+  if ! claim_port "$new_port"; then
+    docker rm --force "$name" >/dev/null 2>&1 || true
+    if [ -n "$live" ]; then log "$live (${previous_sha:-unknown}) kept serving"; fi
+    audit failed
+    exit 1
   fi
   log "starting $sha on port $new_port"
   if docker start "$name" >/dev/null && wait_healthy "$name" "$url" "$health_seconds"; then
@@ -527,7 +580,7 @@ switch_back() {
   p1=${ports%,*} p2=${ports#*,}
   if [ "$live_port" = "$p1" ]; then back_port=$p2; else back_port=$p1; fi
   name="$env-$service-$(printf %.12s "$sha")-$back_port"
-  state "$name"
+  release_state "$name" "$back_port"
   if [ "$st_exists" != 1 ] || [ "$st_sha" != "$sha" ]; then
     log "no retained release of $sha on port $back_port"; exit 3
   fi
@@ -547,10 +600,11 @@ switch_back() {
   fi
   previous_sha=$current image=$st_image
   url="http://127.0.0.1:$back_port$health_path"
-  state "$name"  # again: a retirement ended just now may have been stopping it
+  release_state "$name" "$back_port"  # again: a retirement ended just now may have been stopping it
   if [ "$st_running" = true ]; then
     log "$name is still running (draining or standing by): no start"
   else
+    claim_port "$back_port" || { log "$live ($current) kept serving"; audit failed; exit 1; }
     log "starting the retained $name"
     docker start "$name" >/dev/null || { log "FAILED: $name did not start"; audit failed; exit 1; }
   fi

@@ -533,6 +533,56 @@ def test_a_switch_back_waits_for_a_deploy_holding_the_service_and_takes_a_dead_o
     assert env.ssh(f"test -e {lock} && echo held || echo free").stdout.strip() == "free"
 
 
+def test_a_release_left_running_on_the_new_port_is_stopped_before_the_new_one_starts(env: Env) -> None:
+    # A server rebooted while the replaced release stood by: docker starts it again (it is
+    # `unless-stopped`) on the port the next release gets, where it would answer that release's
+    # health checks and take its traffic.
+    serving, _ = the_other(env)
+    live_port = serving["Config"]["Labels"]["slipway.port"]
+    kept = [c for c in env.app_containers() if not c["State"]["Running"]
+            and c["Config"]["Labels"]["slipway.port"] != live_port]
+    assert kept, env.app_containers()
+    squatter = kept[0]["Name"].lstrip("/")
+    assert run(["docker", "start", squatter]).returncode == 0
+    # Another release's container on that port (a new config: a new container, not the squatter).
+    target = next(k for k in ("v1", "v2")
+                  if env.releases[k].sha != kept[0]["Config"]["Labels"]["slipway.sha"])
+    done = env.deploy(target, extra_env={"AFTER_REBOOT": "yes"})
+    assert done.returncode == 0, done.stderr
+    assert f"{squatter} runs on port" in done.stderr and "stopping it" in done.stderr
+    assert env.ready()[1].get("X-App-Sha") == env.releases[target].sha
+    live = env.live()
+    assert live is not None and "AFTER_REBOOT=yes" in live["Config"]["Env"] and live["State"]["Running"]
+    left = env.inspect(squatter)
+    assert left is not None and not left["State"]["Running"]  # stopped, and kept
+
+
+def test_a_port_held_by_something_else_refuses_the_start(env: Env) -> None:
+    serving, _ = the_other(env)
+    live_sha = serving["Config"]["Labels"]["slipway.sha"]
+    free = next(p for p in env.internal_ports if str(p) != serving["Config"]["Labels"]["slipway.port"])
+    # The release that had the port drains, then stops; then it is free.
+    for c in env.app_containers():
+        if c["Config"]["Labels"]["slipway.port"] == str(free) and c["State"]["Running"]:
+            assert env.wait_stopped(c["Name"].lstrip("/")) is not None
+    # Not a slipway release: a process of the server's own on that port (404 for the health path).
+    holder = env.ssh_argv(f"exec python3 -m http.server --bind 127.0.0.1 {free}")
+    squatting = subprocess.Popen(holder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        probe = (f"curl -sS -D - -o /dev/null http://127.0.0.1:{free}/"
+                 " | grep -qi '^server: SimpleHTTP' && echo up")
+        assert settled(lambda: env.ssh(probe).stdout.strip(), lambda out: out == "up") == "up"
+        done = env.deploy("v1", extra_env={"HELD": str(free)})
+        assert done.returncode != 0, done.stderr
+        assert f"something other than a release of backend listens on port {free}" in done.stderr
+        assert "kept serving" in done.stderr
+        assert env.ready()[1].get("X-App-Sha") == live_sha
+        assert not any("HELD=" + str(free) in " ".join(c["Config"]["Env"]) for c in env.app_containers())
+    finally:
+        squatting.kill()
+        env.ssh(f"pkill -f 'http.server --bind 127.0.0.1 {free}' || true")
+
+
 def test_a_wrong_host_key_is_refused(env: Env, tmp_path: Path) -> None:
     other = tmp_path / "known_hosts"
     key = tmp_path / "key"
