@@ -1,5 +1,6 @@
 """slipway: one stack = one environment's release pipeline. All logic lives in components/."""
 
+import gc
 import os
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from slipway.stack import load_stack_config
 from slipway.state_settings import unsafe_program_settings
 from slipway.tunnel import TunnelError
 
+# The provider SDKs and the config models are about a hundred thousand objects that live until the
+# program exits. Frozen, the collector never walks them again: not in the collections the engine's
+# callbacks set off, not in the interpreter's teardown (together about 0.2 s of every `pulumi up`).
+gc.freeze()
 project_dir = Path(__file__).resolve().parent
 unsafe = unsafe_program_settings(pulumi.get_stack(), os.environ)
 if unsafe:
@@ -28,3 +33,4 @@ except TunnelError as error:
     raise pulumi.RunError(f"slipway: {error}. Nothing was changed.") from None
 pipeline = Pipeline("app", config)
 pipeline.export(config)
+gc.freeze()  # and what the program itself made, likewise
