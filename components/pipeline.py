@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shlex
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pulumi
 import pulumi_docker as docker
@@ -164,6 +165,11 @@ class Pipeline(pulumi.ComponentResource):
             return cfg.release.mode == "build" and pushed(
                 cfg.registry, svc.repository, f"{cfg.environment}-{cfg.release.sha}")
 
+        # One round trip to the registry per service, all at once.
+        with ThreadPoolExecutor(max_workers=len(cfg.services)) as pool:
+            already_pushed = dict(zip((s.name for s in cfg.services),
+                                      pool.map(pushed_before, cfg.services), strict=True))
+
         images = {
             svc.name: Image(
                 f"{name}-{svc.name}-image",
@@ -172,7 +178,7 @@ class Pipeline(pulumi.ComponentResource):
                           # As configured (relative to the project): an absolute path in state
                           # would differ on every runner and force a rebuild.
                           context_path=svc.context,
-                          provider=provider, pushed_before=pushed_before(svc)),
+                          provider=provider, pushed_before=already_pushed[svc.name]),
                 opts=child,
             )
             for svc in cfg.services
