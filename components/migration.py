@@ -73,7 +73,7 @@ class Migration(pulumi.ComponentResource):
             return MigrationPlan(
                 environment=args.environment, sha=args.sha, image=image, steps=steps,
                 timeout_seconds=cfg.timeout_minutes * 60, network=cfg.network,
-                secret_names=args.secret_names, backup=with_backup, skip=skip,
+                secret_names=args.secret_names, backup=with_backup, skip=skip, runner=cfg.runner,
             ).to_json()
 
         plan = pulumi.Output.from_input(args.image).apply(

@@ -6,6 +6,7 @@ import json
 import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from slipway.commands import docker
@@ -28,6 +29,8 @@ class MigrationPlan:
     backup: BackupPlan | None = None
     # Why no step runs (e.g. "rollback"); None: the steps run.
     skip: str | None = None
+    # "processes": each step a process of its own; "django": one Django setup, a fork per step.
+    runner: str = "processes"
 
     @property
     def container(self) -> str:
@@ -38,7 +41,8 @@ class MigrationPlan:
         # Unset options are left out: a stack that uses none of them keeps the plan (and so the
         # migration command) it had before they existed.
         data: dict[str, Any] = {k: v for k, v in asdict(self).items()
-                                if not (k in ("backup", "skip") and v is None)}
+                                if not (k in ("backup", "skip") and v is None)
+                                and not (k == "runner" and v == "processes")}
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -57,6 +61,9 @@ FAILED_MARK = "@@slipway-step-failed@@"  # after a failing step: "<mark> <i> <ex
 # Runs in the release image after the env loader: each argument is one step, shlex-quoted, so
 # `eval` rebuilds exactly its argument list (nothing else is re-parsed). Stops at the first
 # failing step with that step's exit code.
+# `runner: django`: this text is the program the image's Python runs (python -c).
+DJANGO_STEPS = (Path(__file__).parent.parent / "runners" / "django_steps.py").read_text()
+
 STEPS_SCRIPT = (
     'n=$#; i=0; for step in "$@"; do i=$((i + 1)); '
     f"printf '%s %s/%s\\n' '{STEP_MARK}' \"$i\" \"$n\"; "
@@ -65,15 +72,24 @@ STEPS_SCRIPT = (
 )
 
 
+def django_steps_command(steps: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """`<python> -c <slipway.runners.django_steps> <manage.py> <step as JSON> ...`: every step is
+    `<python> <manage.py> <command> ...` with the same two (slipway.config checks it)."""
+    python, manage = steps[0][0], steps[0][1]
+    return (python, "-c", DJANGO_STEPS, manage, *(json.dumps(list(step[2:])) for step in steps))
+
+
 def steps_args(plan: MigrationPlan) -> list[str]:
     """`docker run --rm -i` of every step inside the release image, one container for all (one
     start, not one per step); the env comes on stdin."""
     if "@sha256:" not in plan.image:
         raise ValueError(f"refusing to migrate with {plan.image!r}: not pinned by digest")
+    command = (django_steps_command(plan.steps) if plan.runner == "django" else
+               ("/bin/sh", "-c", STEPS_SCRIPT, "slipway-steps", *(shlex.join(s) for s in plan.steps)))
     return docker.run(
         name=plan.container,
         image=plan.image,
-        command=("/bin/sh", "-c", STEPS_SCRIPT, "slipway-steps", *(shlex.join(s) for s in plan.steps)),
+        command=command,
         env_file=None,
         network=plan.network,
         env={"APP_SHA": plan.sha},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -412,6 +413,42 @@ class MigrationConfig(Spec):
         DEFAULT_MIGRATION_TIMEOUT_MINUTES, alias="timeoutMinutes"
     )
     network: Annotated[str, text(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", "a docker network name", "host")] = "host"
+    # How the steps run in the release image's one container. "processes": each a process of its
+    # own, one after another. "django": every step is `<python> manage.py <command> ...`; Django
+    # is set up once and each step runs in a process forked from that setup (what `python
+    # manage.py <command>` does, without its setup each time; slipway.runners.django_steps).
+    runner: Annotated[str, text(r"^(processes|django)$", "processes or django", "django")] = "processes"
+
+    @model_validator(mode="after")
+    def _django_runner_runs_manage_py(self) -> MigrationConfig:
+        if self.runner != "django":
+            return self
+        python, manage = self.steps[0][0], self.steps[0][1] if len(self.steps[0]) > 1 else ""
+        for key, steps in (("steps", self.steps), ("firstReleaseSteps", self.first_release_steps)):
+            for index, step in enumerate(steps):
+                problem = django_step_problem(step, python, manage)
+                if problem:
+                    raise invalid(
+                        f"{problem} (runner: django runs manage.py commands only)",
+                        at=(key, f"[{index}]"),
+                        fix=f"write it as [{python}, {manage or 'manage.py'}, <command>, ...], or set"
+                            f" {NAMESPACE}:migration.runner to processes",
+                    )
+        return self
+
+
+def django_step_problem(step: tuple[str, ...], python: str, manage: str) -> str | None:
+    """Why `step` is not a `<python> <manage.py> <command> ...` of the same Python and manage.py
+    as the first step (one Django setup serves them all); None when it is."""
+    if len(step) < 3:
+        return f"{shown(list(step))} names no manage.py command"
+    if not re.fullmatch(r"python[0-9.]*", step[0].rsplit("/", 1)[-1]):
+        return f"{shown(list(step))} does not start with a Python interpreter"
+    if step[1].rsplit("/", 1)[-1] != "manage.py":
+        return f"{shown(list(step))} does not run manage.py"
+    if (step[0], step[1]) != (python, manage):
+        return f"{shown(list(step))} runs another Python or manage.py than the first step"
+    return None
 
 
 # --------------------------------------------------------------------------- backup

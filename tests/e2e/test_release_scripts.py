@@ -9,6 +9,7 @@ proxy refuses the providers' modules.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -150,11 +151,11 @@ class Env:
         return [e for e in entries if e["environment"] == self.name]
 
     def migrate(self, release: str, steps: tuple[tuple[str, ...], ...] = DEFAULT_MIGRATION_STEPS,
-                timeout_seconds: int = 900) -> subprocess.CompletedProcess[str]:
+                timeout_seconds: int = 900, runner: str = "processes") -> subprocess.CompletedProcess[str]:
         r = self.releases[release]
         plan = MigrationPlan(environment=self.name, sha=r.sha, image=r.image, steps=steps,
                              timeout_seconds=timeout_seconds, network="host",
-                             secret_names=("DATABASE_URL", "SECRET_KEY"))
+                             secret_names=("DATABASE_URL", "SECRET_KEY"), runner=runner)
         return run(["python3", "-m", "slipway.runners.migrate"], cwd=REPO, input=self.env_text(),
                    env={**os.environ, "SLIPWAY_MIGRATION_PLAN": plan.to_json()})
 
@@ -249,6 +250,40 @@ def test_migration_runs_the_steps_in_order_masks_secrets_and_is_idempotent(env: 
     again = env.migrate("v1")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already exists" not in again.stdout + again.stderr
+
+
+def schema_of(sandbox: dict[str, str], database: str) -> tuple[str, str, str]:
+    """What a migration leaves: the migrations applied, the tenants, the schemas."""
+    return (admin_psql(sandbox, "select string_agg(app || '.' || name, ',' order by app, name)"
+                                " from django_migrations", database),
+            admin_psql(sandbox, "select string_agg(schema_name, ',' order by schema_name)"
+                                " from tenants_client", database),
+            admin_psql(sandbox, "select string_agg(nspname, ',' order by nspname) from pg_namespace"
+                                " where nspname not like 'pg_%' and nspname <> 'information_schema'",
+                       database))
+
+
+def test_the_django_runner_leaves_what_a_process_per_step_leaves_and_is_idempotent(env: Env) -> None:
+    steps = tuple(("python3", *step[1:]) for step in DEFAULT_MIGRATION_STEPS)
+    name = env.name + "dj"
+    with app_database(env.sandbox, name) as url:
+        fresh = dataclasses.replace(env, database_url=url)
+        first = fresh.migrate("v1", steps=steps, runner="django")
+        assert first.returncode == 0, first.stdout + first.stderr
+        positions = [first.stdout.index(f"step {i}/3") for i in (1, 2, 3)]
+        assert positions == sorted(positions)
+        assert "each step runs as a process of its own" not in first.stdout  # forks, one setup
+        for value in (url.split(":")[2].split("@")[0], env.secret_key):
+            assert value not in first.stdout + first.stderr
+        # The database the process-per-step migration made (test above), and this one: alike.
+        assert schema_of(env.sandbox, name) == schema_of(env.sandbox, env.name)
+        again = fresh.migrate("v1", steps=steps, runner="django")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "already exists" not in again.stdout + again.stderr
+        assert schema_of(env.sandbox, name) == schema_of(env.sandbox, env.name)
+        broken = fresh.migrate("broken-migration", steps=steps, runner="django")
+        assert broken.returncode == 1
+        assert "migration step 1/3 failed" in broken.stderr and "step 2/3" not in broken.stdout
 
 
 def test_a_failing_step_stops_the_migration_with_its_output(env: Env) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,16 @@ from slipway.commands.deploy import (
     switch_back_command,
 )
 from slipway.commands.envfile import parse_env_file, render_env_file
-from slipway.commands.migration import STEPS_SCRIPT, MigrationPlan, steps_args
+from slipway.commands.migration import (
+    DJANGO_STEPS,
+    FAILED_MARK,
+    STEP_MARK,
+    STEPS_SCRIPT,
+    MigrationPlan,
+    steps_args,
+)
 from slipway.config import DEFAULT_MIGRATION_STEPS
+from slipway.runners import django_steps
 from slipway.runners.migrate import mask, secret_values
 
 SHA = "3f6c1c1e9a7b4d2e8f0a1b2c3d4e5f60718293a4"
@@ -102,6 +112,116 @@ def test_the_steps_script_runs_each_step_exactly_and_stops_at_the_first_failure(
         checked = subprocess.run(["shellcheck", "--shell=sh", "-"], input=STEPS_SCRIPT, text=True,
                                  capture_output=True, check=False)
         assert checked.returncode == 0, checked.stdout
+
+
+def test_the_django_runner_passes_each_step_after_manage_py_as_json() -> None:
+    processes = MigrationPlan(environment="dev", sha=SHA, image=IMAGE, steps=DEFAULT_MIGRATION_STEPS,
+                              timeout_seconds=900, network="host")
+    django = dataclasses.replace(processes, runner="django")
+    args = steps_args(django)
+    assert args[-(len(django.steps) + 4):] == [
+        "python", "-c", DJANGO_STEPS, "manage.py", '["migrate_schemas", "--shared", "--fake-initial"]',
+        '["create_super_tenant", "--no-input"]', '["migrate_schemas", "--tenant"]']
+    assert steps_args(processes)[:-(len(processes.steps) + 4)] == args[:-(len(django.steps) + 4)]
+    # A stack that does not ask for it keeps the plan it had (its migration is not run again).
+    assert "runner" not in json.loads(processes.to_json())
+    assert MigrationPlan.from_json(django.to_json()) == django
+    assert (django_steps.STEP_MARK, django_steps.FAILED_MARK) == (STEP_MARK, FAILED_MARK)
+
+
+# A stand-in for Django in a project folder: enough of `django` for the runner (setup, the command
+# runner manage.py calls, database connections), and a manage.py as `startproject` writes it.
+FAKE_DJANGO = {
+    "django/__init__.py": """
+import os
+setups = []
+def setup():  # as Django's: the first call sets up, later ones find it done
+    if not setups:
+        setups.append(os.getpid())
+""",
+    "django/core/__init__.py": "",
+    "django/db.py": """
+class _Connections:
+    closed = 0
+    def close_all(self):
+        _Connections.closed += 1
+connections = _Connections()
+""",
+    "django/core/management/__init__.py": """
+import os, sys, threading, django
+from django.db import connections
+state = []
+def execute_from_command_line(argv=None):
+    django.setup()
+    name, args = argv[1], argv[2:]
+    # What a step sees: a setup it inherited (not its own), what earlier steps left in memory,
+    # how many times the connections were closed.
+    print(name, args, django.setups[0] != os.getpid(), list(state), connections.closed, flush=True)
+    state.append(name)
+    if name == "fail":
+        sys.exit(int(args[0]))
+    if name == "crash":
+        raise RuntimeError("boom")
+    if name == "thread":
+        threading.Thread(target=lambda: None).start()
+""",
+    "settings_module.py": "",
+    "manage.py": """
+import os, sys
+def main():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings_module")
+    from django.core.management import execute_from_command_line
+    execute_from_command_line(sys.argv)
+if __name__ == "__main__":
+    main()
+""",
+}
+
+
+def run_django_steps(tmp_path: Path, *steps: list[str], threads: bool = False
+                     ) -> subprocess.CompletedProcess[str]:
+    for name, text in FAKE_DJANGO.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    if threads:  # a setup that leaves a thread running (an error reporter's, say)
+        manage = tmp_path / "manage.py"
+        manage.write_text("import threading, time\nthreading.Thread(target=time.sleep, args=(2,),"
+                          " daemon=True).start()\n" + manage.read_text())
+    plan = MigrationPlan(environment="dev", sha=SHA, image=IMAGE, runner="django", timeout_seconds=60,
+                         network="host", steps=tuple(("python3", "manage.py", *s) for s in steps))
+    command = [sys.executable, *steps_args(plan)[-(len(steps) + 3):]]  # this Python for the image's
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+
+
+def test_the_django_runner_sets_up_once_and_runs_each_step_in_a_fork_of_that_setup(tmp_path: Path) -> None:
+    done = run_django_steps(tmp_path, ["migrate", "--shared"], ["seed", "a b"], ["migrate"])
+    assert done.returncode == 0, done.stderr
+    # Set up once (by manage.py), in the runner; each step inherits that setup and nothing of
+    # the steps before it; the connections were closed once, before the first fork.
+    assert done.stdout.splitlines() == [
+        "@@slipway-step@@ 1/3", "migrate ['--shared'] True [] 1",
+        "@@slipway-step@@ 2/3", "seed ['a b'] True [] 1",
+        "@@slipway-step@@ 3/3", "migrate [] True [] 1"]
+
+
+def test_the_django_runner_stops_at_the_first_failing_step_with_its_exit_code(tmp_path: Path) -> None:
+    done = run_django_steps(tmp_path, ["migrate"], ["fail", "3"], ["never"])
+    assert done.returncode == 3
+    assert done.stdout.splitlines()[-2:] == ["fail ['3'] True [] 1", "@@slipway-step-failed@@ 2 3"]
+    assert "never" not in done.stdout
+    crashed = run_django_steps(tmp_path, ["crash"], ["never"])
+    assert crashed.returncode == 1 and "RuntimeError: boom" in crashed.stderr
+    assert crashed.stdout.splitlines()[-1] == "@@slipway-step-failed@@ 1 1"
+
+
+def test_a_setup_that_starts_threads_runs_each_step_as_a_fresh_process(tmp_path: Path) -> None:
+    done = run_django_steps(tmp_path, ["migrate"], ["seed"], threads=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "slipway: Django's setup started threads: each step runs as a process of its own"
+    # A process of its own: its own setup; nothing closed by the runner.
+    assert lines[1:] == ["@@slipway-step@@ 1/2", "migrate [] False [] 0",
+                         "@@slipway-step@@ 2/2", "seed [] False [] 0"]
 
 
 def test_migration_refuses_an_image_not_pinned_by_digest() -> None:

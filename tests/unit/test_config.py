@@ -45,6 +45,14 @@ def test_defaults_when_migration_section_is_absent(tmp_path: Path) -> None:
     assert cfg.migration.service == "backend"
 
 
+def test_the_migration_runs_a_process_per_step_unless_the_django_runner_is_asked_for(
+        tmp_path: Path) -> None:
+    assert parse(raw_config("dev"), tmp_path).migration.runner == "processes"
+    raw = raw_config("dev")
+    django_runner_with(list(DEFAULT_MIGRATION_STEPS[1]))(raw)
+    assert parse(raw, tmp_path).migration.runner == "django"
+
+
 def test_secrets_never_show_in_repr(tmp_path: Path) -> None:
     cfg = parse(raw_config("dev"), tmp_path)
     text = repr(cfg) + str(cfg)
@@ -74,6 +82,16 @@ def set_top(key: str, value: str | None) -> Callable[[Raw], None]:
             raw.pop(f"slipway:{key}", None)
         else:
             raw[f"slipway:{key}"] = value
+    return apply
+
+
+def django_runner_with(second_step: list[str]) -> Callable[[Raw], None]:
+    """`runner: django`, with `second_step` in place of the second migration step."""
+    def apply(raw: Raw) -> None:
+        migration = json.loads(raw["slipway:migration"])
+        migration["runner"] = "django"
+        migration["steps"] = [list(DEFAULT_MIGRATION_STEPS[0]), second_step]
+        raw["slipway:migration"] = json.dumps(migration)
     return apply
 
 
@@ -142,6 +160,21 @@ BAD_INPUTS: list[tuple[str, Callable[[Raw], None], str, str, str]] = [
      '["python", "manage.py", "migrate"]'),
     ("migration-timeout", edit("migration", ["timeoutMinutes"], 0), "slipway:migration.timeoutMinutes",
      "must be between 1 and 120, got 0", "--path 'slipway:migration.timeoutMinutes' 15"),
+    ("migration-runner-unknown", edit("migration", ["runner"], "celery"), "slipway:migration.runner",
+     "'celery' is not valid: processes or django", "--path 'slipway:migration.runner' django"),
+    ("migration-django-runner-shell-step", django_runner_with(["sh", "-c", "true"]),
+     "slipway:migration.steps[1]",
+     '["sh", "-c", "true"] does not start with a Python interpreter (runner: django runs manage.py'
+     " commands only)", "write it as [python, manage.py, <command>, ...], or set"
+     " slipway:migration.runner to processes"),
+    ("migration-django-runner-other-script", django_runner_with(["python", "other.py", "seed"]),
+     "slipway:migration.steps[1]", '["python", "other.py", "seed"] does not run manage.py', "processes"),
+    ("migration-django-runner-no-command", django_runner_with(["python", "manage.py"]),
+     "slipway:migration.steps[1]", '["python", "manage.py"] names no manage.py command', "processes"),
+    ("migration-django-runner-other-python", django_runner_with(["python3.12", "manage.py", "seed"]),
+     "slipway:migration.steps[1]",
+     '["python3.12", "manage.py", "seed"] runs another Python or manage.py than the first step',
+     "processes"),
     ("migration-unknown-service", edit("migration", ["service"], "worker"),
      "slipway:migration.service", "names 'worker', which is not a service (backend, frontend)",
      "backend"),
