@@ -289,7 +289,8 @@ def test_8_bad_config_fails_clearly_and_changes_nothing(ws: Workspace) -> None:
 def test_9_an_up_killed_during_the_migration_recovers(ws: Workspace) -> None:
     slow = [["python3", "-c", "import time; time.sleep(120)"],
             ["python3", "manage.py", "migrate_schemas", "--shared", "--fake-initial"]]
-    ws.update_config(**{"migration.steps": slow})
+    runner = ws.base_config()["slipway:migration"]["runner"]
+    ws.update_config(**{"migration.steps": slow, "migration.runner": "processes"})  # a non-Django step
     ws.commit("a release with a slow migration")
     proc = ws.up_in_background(ws.root / "killed.log")
     deadline = time.monotonic() + 300
@@ -304,7 +305,7 @@ def test_9_an_up_killed_during_the_migration_recovers(ws: Workspace) -> None:
     ws.kill(proc)
     assert ws.ready()[0] == 200  # the running release is untouched
 
-    ws.update_config(**{"migration.steps": None})
+    ws.update_config(**{"migration.steps": None, "migration.runner": runner})
     # The documented recovery: release the killed run's lock, drop its pending create.
     cancel = ws.pulumi_bare("cancel", "--yes", "--stack", ws.env_name)
     assert cancel.returncode == 0, cancel.stderr
