@@ -321,7 +321,8 @@ def timed(label: str, fn: Callable[[], subprocess.CompletedProcess[str]]) -> flo
 
 def many_step_migration(ws: Workspace) -> None:
     """The migration runner on eleven steps: each step its own container (the runner given one
-    step at a time, as it ran before) against all steps in one container."""
+    step at a time, as it ran before), all steps in one container (a process each: `runner:
+    processes`), and in one container with one Django setup (a fork each: `runner: django`)."""
     print("\nmigration runner", flush=True)
     image = ws.outputs()["images"]["backend"]
     url = ws.pulumi_bare("stack", "output", "databaseUrl", "--show-secrets", "--stack",
@@ -329,9 +330,11 @@ def many_step_migration(ws: Workspace) -> None:
     env_text = (f"DATABASE_URL={shlex.quote(url)}\nSECRET_KEY={shlex.quote(ws.secret_key)}\n"
                 "DJANGO_SETTINGS_MODULE=config.settings.local\nPUBLIC_DOMAIN=localhost\n")
 
-    def runner(steps: tuple[tuple[str, ...], ...]) -> subprocess.CompletedProcess[str]:
+    def runner(steps: tuple[tuple[str, ...], ...], kind: str = "processes"
+               ) -> subprocess.CompletedProcess[str]:
         plan = MigrationPlan(environment=ws.env_name, sha=ws.shas[-1], image=image, steps=steps,
-                             timeout_seconds=900, network="host", secret_names=("DATABASE_URL",))
+                             timeout_seconds=900, network="host", secret_names=("DATABASE_URL",),
+                             runner=kind)
         return subprocess.run([sys.executable, "-m", "slipway.runners.migrate"], cwd=REPO,
                               input=env_text, capture_output=True, text=True, check=False,
                               env={**os.environ, MIGRATION_PLAN_ENV: plan.to_json()})
@@ -345,7 +348,10 @@ def many_step_migration(ws: Workspace) -> None:
 
     old = timed(f"  {len(MANY_STEPS)} steps, a container per step", one_per_step)
     new = timed(f"  {len(MANY_STEPS)} steps, one container", lambda: runner(MANY_STEPS))
+    forked = timed(f"  {len(MANY_STEPS)} steps, one container, one Django setup",
+                   lambda: runner(MANY_STEPS, "django"))
     line("  one container / a container per step", f"{new / old:5.2f}")
+    line("  one Django setup / a container per step", f"{forked / old:5.2f}")
 
 
 def rollout_on_three_hosts(sandbox: dict[str, str], tmp: Path) -> None:

@@ -234,6 +234,8 @@ def _env(sandbox: dict[str, str], name: str, url: str) -> Iterator[Env]:
     for c in run(["docker", "ps", "--all", "--filter", f"label=slipway.env={name}", "--format",
                   "{{.Names}}"]).stdout.split():
         run(["docker", "rm", "-f", c])
+    # Its images go from the build host too (by name: an identical build elsewhere keeps its tag).
+    run(["docker", "rmi", *(release.image.split("@", 1)[0] for release in releases.values())])
 
 
 def test_migration_runs_the_steps_in_order_masks_secrets_and_is_idempotent(env: Env) -> None:
