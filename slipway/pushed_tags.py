@@ -3,6 +3,7 @@ it declares the image build (registry API v2, with the stack's registry credenti
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pulumi
@@ -18,6 +19,7 @@ TagLookup = Callable[[RegistryConfig, str, str], bool]
 LOOKUP_TIMEOUT_SECONDS = 3.0
 
 _clients: dict[tuple[str, str | None], Registry] = {}  # one per registry: its token is reused
+_clients_lock = threading.Lock()
 
 
 def tag_in_registry(registry: RegistryConfig, repository: str, tag: str) -> bool:
@@ -25,12 +27,14 @@ def tag_in_registry(registry: RegistryConfig, repository: str, tag: str) -> bool
     answer only decides whether an earlier build of that tag is left as it is."""
     ref = ImageRef.parse(f"{registry.server}/{repository}:{tag}")
     key = (registry.server, registry.username)
-    if key not in _clients:
-        credentials = (Credentials(registry.username, registry.password)
-                       if registry.username and registry.password else None)
-        _clients[key] = Registry(ref.host, credentials, timeout=LOOKUP_TIMEOUT_SECONDS)
+    with _clients_lock:  # the program asks for every service at once
+        if key not in _clients:
+            credentials = (Credentials(registry.username, registry.password)
+                           if registry.username and registry.password else None)
+            _clients[key] = Registry(ref.host, credentials, timeout=LOOKUP_TIMEOUT_SECONDS)
+        client = _clients[key]
     try:
-        return _clients[key].tag_exists(ref.repository, ref.tag)
+        return client.tag_exists(ref.repository, ref.tag)
     except (RegistryError, OSError) as err:
         pulumi.log.warn(f"slipway: the registry did not say whether {ref} exists"
                         f" ({err}); if it was built before, its build keeps the builder it was"

@@ -156,13 +156,15 @@ class Registry:
         if resp.status != 401:
             return resp
         challenge = resp.headers.get("WWW-Authenticate", "")
-        self._authorization = self._authorize(challenge, repository)
-        if self._authorization is None:
+        # Kept for the next call, but this call retries with its own: another thread's call may
+        # store a token for another repository meanwhile.
+        authorization = self._authorization = self._authorize(challenge, repository)
+        if authorization is None:
             raise RegistryError(f"{self.host}: the registry requires authentication"
                                 f" ({parse_challenge(challenge)[0] or 'no challenge'}) and no"
                                 " registry credentials are configured (slipway:registry.username"
                                 " and the secret slipway:registryPassword)")
-        resp = self._send(method, path, headers, self._authorization)
+        resp = self._send(method, path, headers, authorization)
         if resp.status in (401, 403):
             raise RegistryError(f"{self.host}: the registry refused the configured credentials"
                                 f" (HTTP {resp.status}) for {repository}")
