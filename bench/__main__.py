@@ -241,6 +241,12 @@ def new_sha(ws: Workspace, baseline: Baseline) -> float:
     line("  builds: slipway", "BuildKit, through the engine API (pulumi-docker)")
     line("  builds: plain script", f"BuildKit (DOCKER_BUILDKIT=1 {baseline.builder} build)"
          if baseline.builder else "the classic builder (no docker CLI here drives BuildKit)")
+    runner = yaml.safe_load(ws.config_file.read_text())["config"]["slipway:migration"].get(
+        "runner", "processes")
+    line("  migration steps: slipway", f"runner: {runner} ("
+         + ("one Django setup, a fork of it per step)" if runner == "django"
+            else "a process per step, one container)"))
+    line("  migration steps: plain script", "a container per step")
     ratio("release", ours.seconds, theirs, "plain script")
     return next((p.seconds for p in steps if p.name.startswith("deploy")), theirs)
 
