@@ -77,7 +77,7 @@ release_state() {
   st_out=$(docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
     --filter label=slipway.role=app --format '{{.Names}}|{{.State}}|{{.Label "slipway.port"}}|'\
 '{{.Label "slipway.sha"}}|{{.Label "slipway.image"}}|{{.Label "slipway.deploy"}}|'\
-'{{.Label "slipway.env-hash"}}|')
+'{{.Label "slipway.env-hash"}}|') || { log "docker could not list the releases of $service"; exit 1; }
   while IFS='|' read -r r_name r_state r_port r_sha r_image r_deploy r_envhash _; do
     case $r_state in running|restarting|paused) r_running=true ;; *) r_running=false ;; esac
     if [ "$r_name" = "$1" ]; then
@@ -91,8 +91,15 @@ $st_out
 EOF_RELEASES
 }
 # claim_port PORT: the port free for the release about to start there: the squatters stop (and
-# stay, stopped, like any kept release); anything else listening there refuses the start.
+# stay, stopped, like any kept release); anything else listening there refuses the start. So does
+# a proxy that still sends its traffic to PORT (DIR/active disagrees with it: an interrupted
+# deploy that could not be put right): what runs there serves, and is not stopped.
 claim_port() {
+  if [ -n "$squatters" ] && [ "$(cat "$dir/proxy/upstream.conf" 2>/dev/null)" = "$(upstream "$1")" ]; then
+    log "FAILED: the proxy sends its traffic to port $1, where$squatters runs, not to the live" \
+      "release named in $dir/active; nothing was stopped. Check $dir/proxy/upstream.conf"
+    return 1
+  fi
   for squatter in $squatters; do
     log "$squatter runs on port $1 but takes no traffic (left by a reboot, or started by hand): stopping it"
     docker stop --time "$stop_seconds" "$squatter" >/dev/null
@@ -203,7 +210,7 @@ point_proxy() {
       if wait_routed "$1" 15; then return 0; fi
       log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
     else
-      log "the proxy refused its new config; keeping the old one"
+      log "the proxy could not be told to reload; keeping the old upstream"
     fi
     printf '%s\n' "$old_upstream" > "$dir/proxy/upstream.conf"
     proxy_reload || true
@@ -284,12 +291,20 @@ unlock_service() { if [ -n "$locked" ]; then rm -rf "$dir/.lock"; fi; }
 # The replaced release is retired in the background: the deploy is done once the new release takes
 # the traffic, and the old one still gets its whole drain, then stands by (running, no traffic:
 # a switch back to it is instant) for its standby seconds, then stops. DIR/retiring holds
-# "<pid> <container>" while that runs, DIR/standby the container once its drain is over.
+# "<pid> <container>" while that runs, DIR/retiring.boot the boot it runs in, DIR/standby the
+# container once its drain is over.
+boot_id() { cat /proc/sys/kernel/random/boot_id 2>/dev/null || true; }
 retirement() {  # sets $retiring_pid and $retiring_container ("" when none)
   retiring_pid="" retiring_container=""
   if [ -s "$dir/retiring" ]; then read -r retiring_pid retiring_container < "$dir/retiring" || true; fi
+  # A retirement of an earlier boot died with it; its pid may be another process's by now.
+  if [ -n "$retiring_pid" ] && [ -s "$dir/retiring.boot" ] \
+      && [ "$(cat "$dir/retiring.boot")" != "$(boot_id)" ]; then
+    retired
+    retiring_pid="" retiring_container=""
+  fi
 }
-retired() { rm -f "$dir/standby" "$dir/stopping" "$dir/retiring"; }  # its markers go
+retired() { rm -f "$dir/standby" "$dir/stopping" "$dir/retiring" "$dir/retiring.boot"; }  # its markers go
 wait_retired() {  # wait_retired SECONDS: 0 once no retirement of this service runs
   retirement
   [ -n "$retiring_pid" ] || return 0
@@ -317,6 +332,7 @@ retire_in_background() {  # retire_in_background CONTAINER
     --drain-seconds "$drain" --stop-seconds "$stop_seconds" --standby-seconds "$standby" \
     --keep "$keep" </dev/null >>"$dir/retire.log" 2>&1 &
   printf '%s %s\n' "$!" "$1" > "$dir/retiring"
+  boot_id > "$dir/retiring.boot"
 }
 retire() {
   while [ $# -gt 0 ]; do
