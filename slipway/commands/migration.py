@@ -61,15 +61,16 @@ FAILED_MARK = "@@slipway-step-failed@@"  # after a failing step: "<mark> <i> <ex
 # Runs in the release image after the env loader: each argument is one step, shlex-quoted, so
 # `eval` rebuilds exactly its argument list (nothing else is re-parsed). Stops at the first
 # failing step with that step's exit code.
-# `runner: django`: this text is the program the image's Python runs (python -c).
-DJANGO_STEPS = (Path(__file__).parent.parent / "runners" / "django_steps.py").read_text()
-
 STEPS_SCRIPT = (
     'n=$#; i=0; for step in "$@"; do i=$((i + 1)); '
     f"printf '%s %s/%s\\n' '{STEP_MARK}' \"$i\" \"$n\"; "
     f'eval "$step" || {{ rc=$?; printf \'%s %s %s\\n\' \'{FAILED_MARK}\' "$i" "$rc"; exit "$rc"; }}; '
     "done"
 )
+
+
+# `runner: django`: this text is the program the image's Python runs (python -c).
+DJANGO_STEPS = (Path(__file__).parent.parent / "runners" / "django_steps.py").read_text()
 
 
 def django_steps_command(steps: Sequence[Sequence[str]]) -> tuple[str, ...]:

@@ -423,23 +423,27 @@ class MigrationConfig(Spec):
     def _django_runner_runs_manage_py(self) -> MigrationConfig:
         if self.runner != "django":
             return self
-        python, manage = self.steps[0][0], self.steps[0][1] if len(self.steps[0]) > 1 else ""
+        # Each list runs in a container of its own: its steps share its first step's Python and
+        # manage.py (one setup).
         for key, steps in (("steps", self.steps), ("firstReleaseSteps", self.first_release_steps)):
+            first = steps[0] if steps else ()
+            shaped = len(first) >= 3 and not django_step_problem(first, first[0], first[1])
+            python, manage = (first[0], first[1]) if shaped else ("python", "manage.py")
             for index, step in enumerate(steps):
                 problem = django_step_problem(step, python, manage)
                 if problem:
                     raise invalid(
                         f"{problem} (runner: django runs manage.py commands only)",
                         at=(key, f"[{index}]"),
-                        fix=f"write it as [{python}, {manage or 'manage.py'}, <command>, ...], or set"
+                        fix=f"write it as [{python}, {manage}, <command>, ...], or set"
                             f" {NAMESPACE}:migration.runner to processes",
                     )
         return self
 
 
 def django_step_problem(step: tuple[str, ...], python: str, manage: str) -> str | None:
-    """Why `step` is not a `<python> <manage.py> <command> ...` of the same Python and manage.py
-    as the first step (one Django setup serves them all); None when it is."""
+    """Why `step` is not a `<python> <manage.py> <command> ...` of the given Python and
+    manage.py (one Django setup serves the steps of a list); None when it is."""
     if len(step) < 3:
         return f"{shown(list(step))} names no manage.py command"
     if not re.fullmatch(r"python[0-9.]*", step[0].rsplit("/", 1)[-1]):
@@ -447,7 +451,7 @@ def django_step_problem(step: tuple[str, ...], python: str, manage: str) -> str 
     if step[1].rsplit("/", 1)[-1] != "manage.py":
         return f"{shown(list(step))} does not run manage.py"
     if (step[0], step[1]) != (python, manage):
-        return f"{shown(list(step))} runs another Python or manage.py than the first step"
+        return f"{shown(list(step))} runs another Python or manage.py than the list's first step"
     return None
 
 

@@ -2,13 +2,15 @@
 
 Passed to the image's Python as `python -c <this file's text> <manage.py> <step> ...`, each step
 the JSON list of its arguments after `manage.py`. Django is set up once, as manage.py sets it up
-(its settings module, its sys.path); then each step runs in a process forked from that state,
-as `python manage.py <step>` would run it, without paying the setup again (a few hundred ms a
-step for a Django project). A step starts from the same state as the others, never from what an
-earlier step left behind in memory, and no database connection crosses a fork.
+(its settings module, its sys.path; with sys.argv as `[manage.py]`); then each step runs in a
+process forked from that state, as `python manage.py <step>` would run it, without paying the
+setup again (a few hundred ms a step for a Django project). A step starts from the same state as
+the others, never from what an earlier step left behind in memory, no database connection
+crosses a fork, and a step ends as a process would: its connections closed, its logs flushed.
 
 If the setup started threads (an error reporter, a metrics exporter), forking could deadlock a
-step on a lock one of them held, so each step then runs as a fresh process of its own instead.
+step on a lock one of them held, so each step then runs as a fresh process of its own instead;
+so it does when manage.py does not set Django up through `execute_from_command_line`.
 Prints the runner's marks (slipway.commands.migration) and stops at the first failing step with
 its exit code. Runs on the image's own Python: standard library only, Python 3.8 and later.
 """
@@ -37,8 +39,32 @@ def exit_code(status: int) -> int:
     return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else 1
 
 
-def set_up(manage: str) -> Callable[[list[str]], Any]:
-    """Django set up as manage.py sets it up; returns its command runner for the steps."""
+def system_exit_code(stop: SystemExit) -> int:
+    """The exit code Python gives `raise SystemExit(code)`; a message goes to stderr."""
+    if stop.code is None or isinstance(stop.code, int):
+        return stop.code or 0
+    print(stop.code, file=sys.stderr, flush=True)
+    return 1
+
+
+def threads_running() -> int:
+    """Every thread of this process, those Python did not start included (a C extension's)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+class SetUpFailed(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def set_up(manage: str) -> Callable[[list[str]], Any] | None:
+    """Django set up as manage.py sets it up; its command runner for the steps, or None when
+    manage.py set nothing up through it (a manage.py of its own kind: each step then runs as
+    `python manage.py <step>` itself)."""
     django: Any = importlib.import_module("django")
     management: Any = importlib.import_module("django.core.management")
     run_command: Callable[[list[str]], Any] = management.execute_from_command_line
@@ -53,10 +79,14 @@ def set_up(manage: str) -> Callable[[list[str]], Any]:
     try:
         sys.argv = [manage]
         runpy.run_path(manage, run_name="__main__")
+    except SystemExit as stop:  # `sys.exit(main())`: fine once it has set up; else its failure
+        code = system_exit_code(stop)
+        if code != 0 or not set_up_by_manage_py:
+            raise SetUpFailed(code or 1) from None
     finally:
         management.execute_from_command_line = run_command
-    if not set_up_by_manage_py:  # a manage.py of its own kind, that calls no command runner
-        django.setup()
+    if not set_up_by_manage_py:
+        return None
     # A connection opened while setting up must not be shared by the forks.
     importlib.import_module("django.db").connections.close_all()
     return run_command
@@ -67,25 +97,34 @@ def run_forked(run_command: Callable[[list[str]], Any], manage: str, step: list[
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        code = 0
+        code = 1
         try:
-            sys.argv = [manage, *step]
-            run_command(sys.argv)
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+            try:
+                sys.argv = [manage, *step]
+                run_command(sys.argv)
+                code = 0
+            except SystemExit as stop:
+                code = system_exit_code(stop)
+            except BaseException:
+                traceback.print_exc()
+            # What the end of a process of its own would do: its connections closed, its logs out.
+            importlib.import_module("django.db").connections.close_all()
+            importlib.import_module("logging").shutdown()
         except BaseException:
             traceback.print_exc()
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+            code = code or 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     return exit_code(os.waitpid(pid, 0)[1])
 
 
 def run_fresh(python: str, manage: str, step: list[str]) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
-    return subprocess.call([python, manage, *step])
+    code = subprocess.call([python, manage, *step])
+    return 128 - code if code < 0 else code  # killed by a signal: as a shell says it
 
 
 def main() -> int:
@@ -93,14 +132,23 @@ def main() -> int:
     python = sys.executable or "python3"
     # As `python manage.py` would have it: manage.py's folder first on sys.path.
     sys.path.insert(0, os.path.dirname(os.path.abspath(manage)))
-    run_command = set_up(manage)
-    forking = threading.active_count() == 1
-    if not forking:
+    try:
+        run_command = set_up(manage)
+    except SetUpFailed as failed:
+        print(f"slipway: {manage} failed while Django was set up (exit {failed.code})",
+              file=sys.stderr, flush=True)
+        return failed.code
+    if run_command is None:
+        print(f"slipway: {manage} does not run Django's execute_from_command_line: each step runs"
+              " as a process of its own", flush=True)
+    elif threads_running() > 1:
         print("slipway: Django's setup started threads: each step runs as a process of its own",
               flush=True)
+        run_command = None
     for number, step in enumerate(steps, 1):
         print(f"{STEP_MARK} {number}/{len(steps)}", flush=True)
-        code = run_forked(run_command, manage, step) if forking else run_fresh(python, manage, step)
+        code = (run_forked(run_command, manage, step) if run_command is not None
+                else run_fresh(python, manage, step))
         if code != 0:
             print(f"{FAILED_MARK} {number} {code}", flush=True)
             return code

@@ -14,6 +14,7 @@ step: if it fails, no step runs. A plan with `skip` set (a rollback) runs nothin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -33,6 +34,7 @@ from slipway.secret import Secret
 
 MASK = "********"
 MIGRATED_PREFIX = "migrated-image="
+INCOMPLETE = -1  # run_steps: the container ended well, but not every step had begun
 
 
 def secret_values(env: dict[str, str], names: Iterable[str]) -> list[str]:
@@ -59,15 +61,20 @@ def _quiet(args: list[str]) -> None:
 def run_steps(plan: MigrationPlan, env_text: str, deadline: float,
               secrets: list[str]) -> tuple[int, int]:
     """Every step in one container, output streamed and masked; (exit code, 1-based number of
-    the step that failed or was running at the time limit; 0 if none)."""
+    the step that failed or was running at the time limit; 0 if none; INCOMPLETE when the
+    container exited 0 before every step had begun: that is no migration either)."""
     name = plan.container
     # A container left behind by an interrupted run must not race this one.
     _quiet(docker.remove_force(name))
     proc = subprocess.Popen(steps_args(plan), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(env_text)
-    proc.stdin.close()
+    try:
+        proc.stdin.write(env_text)
+        proc.stdin.close()
+    except BrokenPipeError:  # it ended before reading its env: its exit code says how
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
     current, failed = [0], [0]
 
     def pump(stream: Iterable[str]) -> None:
@@ -97,6 +104,8 @@ def run_steps(plan: MigrationPlan, env_text: str, deadline: float,
               file=sys.stderr, flush=True)
         return 124, current[0]
     reader.join()
+    if code == 0 and current[0] != len(plan.steps):
+        return 1, INCOMPLETE
     return code, (failed[0] or current[0]) if code != 0 else 0
 
 
@@ -135,8 +144,13 @@ def main() -> int:
         print(f"{BACKUP_PREFIX}{path}", flush=True)
     code, failed = run_steps(plan, env_text, deadline, secrets)
     if code != 0:
-        where = (f"step {failed}/{len(plan.steps)} failed (exit {code}): {describe(plan.steps[failed - 1])}"
-                 if failed else f"failed before its first step (exit {code})")
+        if failed == INCOMPLETE:
+            where = f"ended (exit 0) before all of its {len(plan.steps)} steps had run"
+        elif failed:
+            where = (f"step {failed}/{len(plan.steps)} failed (exit {code}):"
+                     f" {describe(plan.steps[failed - 1])}")
+        else:
+            where = f"failed before its first step (exit {code})"
         print(f"slipway: migration {where}; nothing was deployed", file=sys.stderr, flush=True)
         return 1
     print(f"slipway: {len(plan.steps)} migration steps done for {plan.sha}", flush=True)

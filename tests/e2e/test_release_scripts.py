@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import time
 from collections.abc import Iterator
@@ -267,22 +268,25 @@ def schema_of(sandbox: dict[str, str], database: str) -> tuple[str, str, str]:
 
 def test_the_django_runner_leaves_what_a_process_per_step_leaves_and_is_idempotent(env: Env) -> None:
     steps = tuple(("python3", *step[1:]) for step in DEFAULT_MIGRATION_STEPS)
-    name = env.name + "dj"
-    with app_database(env.sandbox, name) as url:
-        fresh = dataclasses.replace(env, database_url=url)
+    with app_database(env.sandbox, env.name + "pp") as processes_url, \
+            app_database(env.sandbox, env.name + "dj") as django_url:
+        by_processes = dataclasses.replace(env, database_url=processes_url)
+        assert by_processes.migrate("v1", steps=steps).returncode == 0
+        fresh = dataclasses.replace(env, database_url=django_url)
         first = fresh.migrate("v1", steps=steps, runner="django")
         assert first.returncode == 0, first.stdout + first.stderr
         positions = [first.stdout.index(f"step {i}/3") for i in (1, 2, 3)]
         assert positions == sorted(positions)
         assert "each step runs as a process of its own" not in first.stdout  # forks, one setup
-        for value in (url.split(":")[2].split("@")[0], env.secret_key):
+        for value in (django_url.split(":")[2].split("@")[0], env.secret_key):
             assert value not in first.stdout + first.stderr
-        # The database the process-per-step migration made (test above), and this one: alike.
-        assert schema_of(env.sandbox, name) == schema_of(env.sandbox, env.name)
+        # The same database as a process per step makes: migrations, tenants, schemas.
+        expected = schema_of(env.sandbox, env.name + "pp")
+        assert expected[0] and schema_of(env.sandbox, env.name + "dj") == expected
         again = fresh.migrate("v1", steps=steps, runner="django")
         assert again.returncode == 0, again.stdout + again.stderr
         assert "already exists" not in again.stdout + again.stderr
-        assert schema_of(env.sandbox, name) == schema_of(env.sandbox, env.name)
+        assert schema_of(env.sandbox, env.name + "dj") == expected
         broken = fresh.migrate("broken-migration", steps=steps, runner="django")
         assert broken.returncode == 1
         assert "migration step 1/3 failed" in broken.stderr and "step 2/3" not in broken.stdout
@@ -592,6 +596,37 @@ def test_a_release_left_running_on_the_new_port_is_stopped_before_the_new_one_st
     assert live is not None and "AFTER_REBOOT=yes" in live["Config"]["Env"] and live["State"]["Running"]
     left = env.inspect(squatter)
     assert left is not None and not left["State"]["Running"]  # stopped, and kept
+
+
+def test_a_release_the_proxy_still_sends_traffic_to_is_never_stopped(env: Env) -> None:
+    # The live release's `active` record and the proxy disagree, and the proxy cannot be put
+    # right (it is down): the release it routes to may be serving, so the deploy stops nothing.
+    serving, _ = the_other(env)
+    live_port = serving["Config"]["Labels"]["slipway.port"]
+    other = next(c for c in env.app_containers() if c["Config"]["Labels"]["slipway.port"] != live_port)
+    name = other["Name"].lstrip("/")
+    proxy = f"{env.name}-backend-proxy"
+    upstream = f"{env.directory}/proxy/upstream.conf"
+    before = env.ssh(f"cat {upstream}").stdout
+    port = other["Config"]["Labels"]["slipway.port"]
+    try:
+        assert run(["docker", "stop", proxy]).returncode == 0
+        if not other["State"]["Running"]:
+            assert run(["docker", "start", name]).returncode == 0
+        env.ssh(f"printf 'server 127.0.0.1:{port} max_fails=0;\\n' > {upstream}")
+        target = next(k for k in ("v1", "v2")
+                      if env.releases[k].sha != other["Config"]["Labels"]["slipway.sha"])
+        done = env.deploy(target, extra_env={"DISAGREES": "yes"})
+        assert done.returncode != 0
+        assert f"the proxy sends its traffic to port {port}, where {name} runs" in done.stderr
+        still = env.inspect(name)
+        assert still is not None and still["State"]["Running"]  # not stopped
+    finally:
+        env.ssh(f"printf '%s' {shlex.quote(before)} > {upstream}")
+        run(["docker", "stop", name])
+        run(["docker", "start", proxy])
+    assert settled(lambda: env.ready()[1].get("X-App-Sha"),
+                   lambda sha: sha == serving["Config"]["Labels"]["slipway.sha"])
 
 
 def test_a_port_held_by_something_else_refuses_the_start(env: Env) -> None:

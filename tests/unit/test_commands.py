@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import shlex
 import shutil
@@ -35,7 +36,8 @@ from slipway.commands.migration import (
     steps_args,
 )
 from slipway.config import DEFAULT_MIGRATION_STEPS
-from slipway.runners import django_steps
+from slipway.naming import MIGRATION_PLAN_ENV
+from slipway.runners import django_steps, migrate
 from slipway.runners.migrate import mask, secret_values
 
 SHA = "3f6c1c1e9a7b4d2e8f0a1b2c3d4e5f60718293a4"
@@ -152,7 +154,14 @@ import os, sys, threading, django
 from django.db import connections
 state = []
 def execute_from_command_line(argv=None):
+    run(argv)
+def custom_runner(argv):  # a project's own runner, not through execute_from_command_line
+    run(argv)
+def run(argv):
     django.setup()
+    if len(argv) < 2:
+        print("usage: manage.py <command>")
+        return
     name, args = argv[1], argv[2:]
     # What a step sees: a setup it inherited (not its own), what earlier steps left in memory,
     # how many times the connections were closed.
@@ -162,8 +171,10 @@ def execute_from_command_line(argv=None):
         sys.exit(int(args[0]))
     if name == "crash":
         raise RuntimeError("boom")
-    if name == "thread":
-        threading.Thread(target=lambda: None).start()
+    if name == "fail-saying":
+        sys.exit(" ".join(args))
+    if name == "killed":
+        os.kill(os.getpid(), 9)
 """,
     "settings_module.py": "",
     "manage.py": """
@@ -178,9 +189,9 @@ if __name__ == "__main__":
 }
 
 
-def run_django_steps(tmp_path: Path, *steps: list[str], threads: bool = False
-                     ) -> subprocess.CompletedProcess[str]:
-    for name, text in FAKE_DJANGO.items():
+def run_django_steps(tmp_path: Path, *steps: list[str], threads: bool = False,
+                     manage_py: str | None = None) -> subprocess.CompletedProcess[str]:
+    for name, text in {**FAKE_DJANGO, **({"manage.py": manage_py} if manage_py else {})}.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     if threads:  # a setup that leaves a thread running (an error reporter's, say)
@@ -214,6 +225,47 @@ def test_the_django_runner_stops_at_the_first_failing_step_with_its_exit_code(tm
     assert crashed.stdout.splitlines()[-1] == "@@slipway-step-failed@@ 1 1"
 
 
+def test_a_step_that_exits_with_a_message_or_is_killed_fails_as_a_process_would(tmp_path: Path) -> None:
+    said = run_django_steps(tmp_path, ["fail-saying", "the", "schema", "is", "locked"])
+    assert said.returncode == 1 and "the schema is locked" in said.stderr
+    assert said.stdout.splitlines()[-1] == "@@slipway-step-failed@@ 1 1"
+    killed = run_django_steps(tmp_path, ["killed"], ["never"])
+    assert killed.returncode == 137  # 128 + SIGKILL, as a shell says it
+    assert killed.stdout.splitlines()[-1] == "@@slipway-step-failed@@ 1 137"
+
+
+def test_a_manage_py_that_ends_with_sys_exit_still_runs_every_step(tmp_path: Path) -> None:
+    manage = FAKE_DJANGO["manage.py"].replace("    main()", "    sys.exit(main())")
+    done = run_django_steps(tmp_path, ["migrate"], ["seed"], manage_py=manage)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["@@slipway-step@@ 1/2", "migrate [] True [] 1",
+                                        "@@slipway-step@@ 2/2", "seed [] True [] 1"]
+
+
+def test_a_manage_py_that_fails_while_setting_up_runs_no_step(tmp_path: Path) -> None:
+    manage = FAKE_DJANGO["manage.py"].replace("def main():", "def main():\n    sys.exit('no settings')")
+    done = run_django_steps(tmp_path, ["migrate"], manage_py=manage)
+    assert done.returncode == 1
+    assert "no settings" in done.stderr and "failed while Django was set up (exit 1)" in done.stderr
+    assert "@@slipway-step@@" not in done.stdout
+
+
+def test_a_manage_py_of_its_own_kind_gets_a_process_per_step(tmp_path: Path) -> None:
+    manage = FAKE_DJANGO["manage.py"].replace(
+        "    from django.core.management import execute_from_command_line\n"
+        "    execute_from_command_line(sys.argv)",
+        "    from django.core.management import custom_runner\n    custom_runner(sys.argv)")
+    done = run_django_steps(tmp_path, ["migrate"], ["seed"], manage_py=manage)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # Its setup ran it without a command (as `python manage.py` alone would); then each step ran
+    # as `python manage.py <step>` (its own setup, nothing inherited).
+    assert lines[:2] == ["usage: manage.py <command>", "slipway: manage.py does not run Django's"
+                         " execute_from_command_line: each step runs as a process of its own"]
+    assert lines[2:] == ["@@slipway-step@@ 1/2", "migrate [] False [] 0",
+                         "@@slipway-step@@ 2/2", "seed [] False [] 0"]
+
+
 def test_a_setup_that_starts_threads_runs_each_step_as_a_fresh_process(tmp_path: Path) -> None:
     done = run_django_steps(tmp_path, ["migrate"], ["seed"], threads=True)
     assert done.returncode == 0, done.stderr
@@ -222,6 +274,21 @@ def test_a_setup_that_starts_threads_runs_each_step_as_a_fresh_process(tmp_path:
     # A process of its own: its own setup; nothing closed by the runner.
     assert lines[1:] == ["@@slipway-step@@ 1/2", "migrate [] False [] 0",
                          "@@slipway-step@@ 2/2", "seed [] False [] 0"]
+
+
+def test_a_steps_container_that_ends_well_before_every_step_began_is_a_failed_migration(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # In place of the container: one that says it began step 1 of 2, then exits 0.
+    monkeypatch.setattr(migrate, "steps_args", lambda plan: ["sh", "-c", "echo '@@slipway-step@@ 1/2'"])
+    monkeypatch.setattr(migrate, "_quiet", lambda args: None)  # no leftover container to remove
+    plan = MigrationPlan(environment="dev", sha=SHA, image=IMAGE, timeout_seconds=60, network="host",
+                         steps=DEFAULT_MIGRATION_STEPS[:2])
+    monkeypatch.setenv(MIGRATION_PLAN_ENV, plan.to_json())
+    monkeypatch.setattr(sys, "stdin", io.StringIO("SECRET_KEY=x\n"))
+    assert migrate.main() == 1
+    out, err = capsys.readouterr()
+    assert "slipway: migration ended (exit 0) before all of its 2 steps had run; nothing was deployed" in err
+    assert migrate.MIGRATED_PREFIX not in out
 
 
 def test_migration_refuses_an_image_not_pinned_by_digest() -> None:

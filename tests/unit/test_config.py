@@ -53,6 +53,23 @@ def test_the_migration_runs_a_process_per_step_unless_the_django_runner_is_asked
     assert parse(raw, tmp_path).migration.runner == "django"
 
 
+def test_first_release_steps_run_in_a_setup_of_their_own(tmp_path: Path) -> None:
+    """They run in a container of their own: their Python and manage.py need only agree with
+    each other."""
+    raw = raw_config("dev")
+    django_runner_with(list(DEFAULT_MIGRATION_STEPS[1]))(raw)
+    migration = json.loads(raw["slipway:migration"])
+    migration["firstReleaseSteps"] = [["python3", "src/manage.py", "loaddata", "seed.json"]]
+    raw["slipway:migration"] = json.dumps(migration)
+    assert parse(raw, tmp_path).migration.first_release_steps[0][1] == "src/manage.py"
+    migration["firstReleaseSteps"].append(["python", "manage.py", "loaddata", "more.json"])
+    raw["slipway:migration"] = json.dumps(migration)
+    with pytest.raises(ConfigError) as raised:
+        parse(raw, tmp_path)
+    assert "slipway:migration.firstReleaseSteps[1]" in str(raised.value)
+    assert "runs another Python or manage.py than the list's first step" in str(raised.value)
+
+
 def test_secrets_never_show_in_repr(tmp_path: Path) -> None:
     cfg = parse(raw_config("dev"), tmp_path)
     text = repr(cfg) + str(cfg)
@@ -91,6 +108,16 @@ def django_runner_with(second_step: list[str]) -> Callable[[Raw], None]:
         migration = json.loads(raw["slipway:migration"])
         migration["runner"] = "django"
         migration["steps"] = [list(DEFAULT_MIGRATION_STEPS[0]), second_step]
+        raw["slipway:migration"] = json.dumps(migration)
+    return apply
+
+
+def django_runner_first(first_step: list[str]) -> Callable[[Raw], None]:
+    """`runner: django`, with `first_step` in place of the first migration step."""
+    def apply(raw: Raw) -> None:
+        migration = json.loads(raw["slipway:migration"])
+        migration["runner"] = "django"
+        migration["steps"] = [first_step, list(DEFAULT_MIGRATION_STEPS[1])]
         raw["slipway:migration"] = json.dumps(migration)
     return apply
 
@@ -173,8 +200,13 @@ BAD_INPUTS: list[tuple[str, Callable[[Raw], None], str, str, str]] = [
      "slipway:migration.steps[1]", '["python", "manage.py"] names no manage.py command', "processes"),
     ("migration-django-runner-other-python", django_runner_with(["python3.12", "manage.py", "seed"]),
      "slipway:migration.steps[1]",
-     '["python3.12", "manage.py", "seed"] runs another Python or manage.py than the first step',
+     '["python3.12", "manage.py", "seed"] runs another Python or manage.py than the list\'s first'
+     " step",
      "processes"),
+    ("migration-django-runner-bad-first-step", django_runner_first(["sh", "-c", "true"]),
+     "slipway:migration.steps[0]",
+     '["sh", "-c", "true"] does not start with a Python interpreter (runner: django runs manage.py'
+     " commands only)", "write it as [python, manage.py, <command>, ...]"),
     ("migration-unknown-service", edit("migration", ["service"], "worker"),
      "slipway:migration.service", "names 'worker', which is not a service (backend, frontend)",
      "backend"),
