@@ -56,15 +56,16 @@ exists() { docker container inspect "$1" >/dev/null 2>&1; }
 label() { docker container inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null; }
 running() { [ "$(docker container inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 # state NAME: what the agent reads of a container, in one docker call (each call costs tens of ms).
-# Sets st_exists (0/1), st_running (true/false), st_sha, st_image, st_deploy, st_envhash, st_proxy.
+# Sets st_exists (0/1), st_running (true/false), st_sha, st_image, st_deploy, st_envhash, st_proxy,
+# st_pid (its first process's pid on this host; 0 when it does not run).
 state() {
-  st_exists=0 st_running=false st_sha="" st_image="" st_deploy="" st_envhash="" st_proxy=""
+  st_exists=0 st_running=false st_sha="" st_image="" st_deploy="" st_envhash="" st_proxy="" st_pid=0
   st_out=$(docker container inspect --format '{{.State.Running}}|{{index .Config.Labels "slipway.sha"}}|'\
 '{{index .Config.Labels "slipway.image"}}|{{index .Config.Labels "slipway.deploy"}}|'\
-'{{index .Config.Labels "slipway.env-hash"}}|{{index .Config.Labels "slipway.proxy-image"}}|' \
-    "$1" 2>/dev/null) || return 0
+'{{index .Config.Labels "slipway.env-hash"}}|{{index .Config.Labels "slipway.proxy-image"}}|'\
+'{{.State.Pid}}|' "$1" 2>/dev/null) || return 0
   st_exists=1
-  IFS='|' read -r st_running st_sha st_image st_deploy st_envhash st_proxy _ <<EOF_STATE
+  IFS='|' read -r st_running st_sha st_image st_deploy st_envhash st_proxy st_pid _ <<EOF_STATE
 $st_out
 EOF_STATE
 }
@@ -125,10 +126,29 @@ routes_to() {
       tolower($1) == "x-slipway-upstream:" && $2 == want { hit = 1 }
       END { exit !(ok && hit) }'
 }
-# wait_routed PORT SECONDS: three probes in a row routed to PORT. Workers of an earlier reload can
-# still accept a connection for a moment after the new ones answer; one probe could meet a new
-# worker while the next request meets an old one. A reload takes tens of milliseconds: polled at
-# that grain, not at a tenth of a second.
+# accepting_workers MASTER_PID [PIDS]: the proxy's nginx workers (children of its master) that still
+# take new connections, of PIDS when given: a worker told to quit names itself "shutting down" as
+# it closes its listening sockets. Nothing is printed where the process list cannot say (no
+# procps `ps`): the probes alone decide then.
+accepting_workers() {
+  command -v ps >/dev/null && [ "$1" -gt 0 ] || return 0
+  ps -o pid= -o args= --ppid "$1" 2>/dev/null | awk -v only=" ${2:-} " '
+    /nginx: worker process/ && !/shutting down/ && (only == "  " || index(only, " " $1 " ")) { print $1 }'
+}
+# wait_workers_replaced MASTER_PID PIDS SECONDS: 0 once none of PIDS (the workers before a reload)
+# takes new connections: from then on every new connection meets a worker of the new config.
+wait_workers_replaced() {
+  [ -n "$2" ] || return 0
+  deadline=$(( $(date +%s) + $3 ))
+  while [ -n "$(accepting_workers "$1" "$2")" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.01 2>/dev/null || sleep 1
+  done
+}
+# wait_routed PORT SECONDS: three probes in a row routed to PORT. Where the old workers could not
+# be watched, workers of an earlier reload can still accept a connection for a moment after the
+# new ones answer, and one probe could meet a new worker while the next request meets an old one.
+# A reload takes tens of milliseconds: polled at that grain, not at a tenth of a second.
 wait_routed() {
   deadline=$(( $(date +%s) + $2 )) routed=0
   while [ "$routed" -lt 3 ]; do
@@ -205,9 +225,14 @@ point_proxy() {
   if [ "$st_running" = true ] && [ "$st_proxy" != "$proxy_image" ]; then
     log "the proxy image changed: restarting $proxy"
   elif [ "$st_running" = true ]; then
-    # A reload is asynchronous: the switch is done when new requests reach PORT, not on the signal.
+    # A reload is asynchronous: the switch is done when new requests reach PORT, not on the
+    # signal: once the workers of the old config take no new connection, and probes reach PORT.
+    proxy_master=$st_pid
+    old_workers=$(accepting_workers "$proxy_master" | tr '\n' ' ')
     if proxy_switch; then
-      if wait_routed "$1" 15; then return 0; fi
+      if wait_workers_replaced "$proxy_master" "$old_workers" 15 && wait_routed "$1" 15; then
+        return 0
+      fi
       log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
     else
       log "the proxy could not be told to reload; keeping the old upstream"

@@ -603,6 +603,10 @@ def test_a_release_the_proxy_still_sends_traffic_to_is_never_stopped(env: Env) -
     # right (it is down): the release it routes to may be serving, so the deploy stops nothing.
     serving, _ = the_other(env)
     live_port = serving["Config"]["Labels"]["slipway.port"]
+    # The release the last deploy replaced drains, then stops: this one is started here, by hand.
+    for c in env.app_containers():
+        if c["Config"]["Labels"]["slipway.port"] != live_port and c["State"]["Running"]:
+            assert env.wait_stopped(c["Name"].lstrip("/")) is not None
     other = next(c for c in env.app_containers() if c["Config"]["Labels"]["slipway.port"] != live_port)
     name = other["Name"].lstrip("/")
     proxy = f"{env.name}-backend-proxy"
