@@ -79,10 +79,10 @@ def set_up(manage: str) -> Callable[[list[str]], Any] | None:
     try:
         sys.argv = [manage]
         runpy.run_path(manage, run_name="__main__")
-    except SystemExit as stop:  # `sys.exit(main())`: fine once it has set up; else its failure
+    except SystemExit as stop:  # `sys.exit(main())`: fine once it has set up
         code = system_exit_code(stop)
-        if code != 0 or not set_up_by_manage_py:
-            raise SetUpFailed(code or 1) from None
+        if code != 0 and set_up_by_manage_py:
+            raise SetUpFailed(code) from None
     finally:
         management.execute_from_command_line = run_command
     if not set_up_by_manage_py:
@@ -99,23 +99,23 @@ def run_forked(run_command: Callable[[list[str]], Any], manage: str, step: list[
     if pid == 0:
         code = 1
         try:
-            try:
-                sys.argv = [manage, *step]
-                run_command(sys.argv)
-                code = 0
-            except SystemExit as stop:
-                code = system_exit_code(stop)
-            except BaseException:
-                traceback.print_exc()
-            # What the end of a process of its own would do: its connections closed, its logs out.
-            importlib.import_module("django.db").connections.close_all()
-            importlib.import_module("logging").shutdown()
+            sys.argv = [manage, *step]
+            run_command(sys.argv)
+            code = 0
+        except SystemExit as stop:
+            code = system_exit_code(stop)
         except BaseException:
             traceback.print_exc()
-            code = code or 1
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            # What the end of a process of its own does: its connections closed, its logs and
+            # output written. Its exit does not fail a step that succeeded, nor pass one that failed.
+            try:
+                importlib.import_module("django.db").connections.close_all()
+                importlib.import_module("logging").shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except BaseException:  # noqa: S110 - nothing is left to tell it to
+                pass
             os._exit(code)
     return exit_code(os.waitpid(pid, 0)[1])
 

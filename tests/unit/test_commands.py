@@ -242,12 +242,20 @@ def test_a_manage_py_that_ends_with_sys_exit_still_runs_every_step(tmp_path: Pat
                                         "@@slipway-step@@ 2/2", "seed [] True [] 1"]
 
 
-def test_a_manage_py_that_fails_while_setting_up_runs_no_step(tmp_path: Path) -> None:
-    manage = FAKE_DJANGO["manage.py"].replace("def main():", "def main():\n    sys.exit('no settings')")
+def test_a_manage_py_that_fails_after_setting_up_runs_no_step(tmp_path: Path) -> None:
+    manage = FAKE_DJANGO["manage.py"].replace("    main()", "    main()\n    sys.exit(3)")
     done = run_django_steps(tmp_path, ["migrate"], manage_py=manage)
-    assert done.returncode == 1
-    assert "no settings" in done.stderr and "failed while Django was set up (exit 1)" in done.stderr
+    assert done.returncode == 3
+    assert "manage.py failed while Django was set up (exit 3)" in done.stderr
     assert "@@slipway-step@@" not in done.stdout
+
+
+def test_a_manage_py_that_fails_before_setting_up_fails_its_first_step_in_its_own_words(
+        tmp_path: Path) -> None:
+    manage = FAKE_DJANGO["manage.py"].replace("def main():", "def main():\n    sys.exit('no settings')")
+    done = run_django_steps(tmp_path, ["migrate"], ["never"], manage_py=manage)
+    assert done.returncode == 1 and "no settings" in done.stderr
+    assert done.stdout.splitlines()[-2:] == ["@@slipway-step@@ 1/2", "@@slipway-step-failed@@ 1 1"]
 
 
 def test_a_manage_py_of_its_own_kind_gets_a_process_per_step(tmp_path: Path) -> None:
@@ -264,6 +272,20 @@ def test_a_manage_py_of_its_own_kind_gets_a_process_per_step(tmp_path: Path) -> 
                          " execute_from_command_line: each step runs as a process of its own"]
     assert lines[2:] == ["@@slipway-step@@ 1/2", "migrate [] False [] 0",
                          "@@slipway-step@@ 2/2", "seed [] False [] 0"]
+    # The same when it ends in sys.exit(0), or exits 2 without a command (as argparse does).
+    ending = manage + "    sys.exit(0)\n"
+    needs_a_command = manage.replace("def main():", "def main():\n    if len(sys.argv) < 2:\n"
+                                     "        sys.exit(2)")
+    for variant in (ending, needs_a_command):
+        done = run_django_steps(tmp_path, ["migrate"], manage_py=variant)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == "migrate [] False [] 0"
+
+
+def test_a_fresh_process_killed_by_a_signal_fails_as_a_shell_says_it(tmp_path: Path) -> None:
+    done = run_django_steps(tmp_path, ["killed"], ["never"], threads=True)  # a process per step
+    assert done.returncode == 137
+    assert done.stdout.splitlines()[-1] == "@@slipway-step-failed@@ 1 137"
 
 
 def test_a_setup_that_starts_threads_runs_each_step_as_a_fresh_process(tmp_path: Path) -> None:
@@ -289,6 +311,19 @@ def test_a_steps_container_that_ends_well_before_every_step_began_is_a_failed_mi
     out, err = capsys.readouterr()
     assert "slipway: migration ended (exit 0) before all of its 2 steps had run; nothing was deployed" in err
     assert migrate.MIGRATED_PREFIX not in out
+
+
+def test_a_steps_container_that_ends_before_reading_its_env_is_a_failed_migration(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # It closes its stdin at once and exits 3: more env than a pipe holds cannot be written.
+    monkeypatch.setattr(migrate, "steps_args", lambda plan: ["sh", "-c", "exec 0<&-; sleep 0.2; exit 3"])
+    monkeypatch.setattr(migrate, "_quiet", lambda args: None)
+    plan = MigrationPlan(environment="dev", sha=SHA, image=IMAGE, timeout_seconds=60, network="host",
+                         steps=DEFAULT_MIGRATION_STEPS)
+    monkeypatch.setenv(MIGRATION_PLAN_ENV, plan.to_json())
+    monkeypatch.setattr(sys, "stdin", io.StringIO("SECRET_KEY=" + "x" * 200_000 + "\n"))
+    assert migrate.main() == 1
+    assert "migration failed before its first step (exit 3)" in capsys.readouterr().err
 
 
 def test_migration_refuses_an_image_not_pinned_by_digest() -> None:
