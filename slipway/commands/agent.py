@@ -93,10 +93,11 @@ EOF_RELEASES
 }
 # claim_port PORT: the port free for the release about to start there: the squatters stop (and
 # stay, stopped, like any kept release); anything else listening there refuses the start. So does
-# a proxy that still sends its traffic to PORT (DIR/active disagrees with it: an interrupted
-# deploy that could not be put right): what runs there serves, and is not stopped.
+# a running proxy that still sends its traffic to PORT (DIR/active disagrees with it: an
+# interrupted deploy that could not be put right): what runs there serves, and is not stopped.
 claim_port() {
-  if [ -n "$squatters" ] && [ "$(cat "$dir/proxy/upstream.conf" 2>/dev/null)" = "$(upstream "$1")" ]; then
+  if [ -n "$squatters" ] && [ "$proxy_running" = true ] \
+      && [ "$(cat "$dir/proxy/upstream.conf" 2>/dev/null)" = "$(upstream "$1")" ]; then
     log "FAILED: the proxy sends its traffic to port $1, where$squatters runs, not to the live" \
       "release named in $dir/active; nothing was stopped. Check $dir/proxy/upstream.conf"
     return 1
@@ -126,31 +127,37 @@ routes_to() {
       tolower($1) == "x-slipway-upstream:" && $2 == want { hit = 1 }
       END { exit !(ok && hit) }'
 }
-# accepting_workers MASTER_PID [PIDS]: the proxy's nginx workers (children of its master) that still
-# take new connections, of PIDS when given: a worker told to quit names itself "shutting down" as
-# it closes its listening sockets. Nothing is printed where the process list cannot say (no
-# procps `ps`): the probes alone decide then.
-accepting_workers() {
-  command -v ps >/dev/null && [ "$1" -gt 0 ] || return 0
-  ps -o pid= -o args= --ppid "$1" 2>/dev/null | awk -v only=" ${2:-} " '
-    /nginx: worker process/ && !/shutting down/ && (only == "  " || index(only, " " $1 " ")) { print $1 }'
+# nginx_master PID: the proxy's nginx master: the container's first process (PID, as docker
+# reports it), or its child under an init (docker's --init); nothing when the process list here
+# cannot say (no procps `ps`, /proc hidden, another pid namespace).
+nginx_master() {
+  command -v ps >/dev/null && [ "${1:-0}" -gt 0 ] 2>/dev/null || return 0
+  ps -ww -o pid= -o args= -p "$1" --ppid "$1" 2>/dev/null | awk '/nginx: master process/ { print $1; exit }'
 }
-# wait_workers_replaced MASTER_PID PIDS SECONDS: 0 once none of PIDS (the workers before a reload)
+# accepting_workers MASTER [PIDS]: the workers of the nginx MASTER that still take new connections
+# (of PIDS, when given): a worker told to quit names itself "worker process is shutting down" as it
+# closes its listening sockets. The title is matched whole: a cut one counts as shutting down.
+accepting_workers() {
+  [ -n "$1" ] || return 0
+  ps -ww -o pid= -o args= --ppid "$1" 2>/dev/null | awk -v only=" ${2:-} " '
+    { title = $0; sub(/^ *[0-9]+ +/, "", title) }
+    title == "nginx: worker process" && (only == "  " || index(only, " " $1 " ")) { print $1 }'
+}
+# wait_workers_replaced MASTER PIDS DEADLINE: 0 once none of PIDS (the workers before a reload)
 # takes new connections: from then on every new connection meets a worker of the new config.
 wait_workers_replaced() {
   [ -n "$2" ] || return 0
-  deadline=$(( $(date +%s) + $3 ))
   while [ -n "$(accepting_workers "$1" "$2")" ]; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    [ "$(date +%s)" -lt "$3" ] || return 1
     sleep 0.01 2>/dev/null || sleep 1
   done
 }
-# wait_routed PORT SECONDS: three probes in a row routed to PORT. Where the old workers could not
+# wait_routed PORT DEADLINE: three probes in a row routed to PORT. Where the old workers could not
 # be watched, workers of an earlier reload can still accept a connection for a moment after the
 # new ones answer, and one probe could meet a new worker while the next request meets an old one.
 # A reload takes tens of milliseconds: polled at that grain, not at a tenth of a second.
 wait_routed() {
-  deadline=$(( $(date +%s) + $2 )) routed=0
+  deadline=$2 routed=0
   while [ "$routed" -lt 3 ]; do
     if routes_to "$1"; then routed=$(( routed + 1 )); continue; fi
     routed=0
@@ -213,8 +220,9 @@ proxy_reload() {  # validate the config in the running proxy, then reload it gra
 }
 # A switch changes upstream.conf alone, one line the agent writes (upstream): nothing in it for
 # `nginx -t` to catch (nginx.conf was validated when proxy-config wrote it), and that check is a
-# `docker exec`, the slowest step of a switch. Were the reload refused all the same, wait_routed
-# would see no request reach the new port and the old upstream would be put back.
+# `docker exec`, the slowest step of a switch. Were the reload refused all the same, the workers
+# of the old config would never go, no request would reach the new port, and the old upstream
+# would be put back.
 proxy_switch() { docker kill --signal HUP "$proxy" >/dev/null; }
 # point_proxy PORT: send new requests to 127.0.0.1:PORT (in-flight ones finish where they are).
 point_proxy() {
@@ -227,13 +235,21 @@ point_proxy() {
   elif [ "$st_running" = true ]; then
     # A reload is asynchronous: the switch is done when new requests reach PORT, not on the
     # signal: once the workers of the old config take no new connection, and probes reach PORT.
-    proxy_master=$st_pid
+    proxy_master=$(nginx_master "$st_pid")
     old_workers=$(accepting_workers "$proxy_master" | tr '\n' ' ')
+    if [ -z "$old_workers" ]; then
+      log "the proxy's nginx workers cannot be seen here (procps ps, /proc): probes alone confirm the switch"
+    fi
+    switch_deadline=$(( $(date +%s) + 15 ))
     if proxy_switch; then
-      if wait_workers_replaced "$proxy_master" "$old_workers" 15 && wait_routed "$1" 15; then
+      if ! wait_workers_replaced "$proxy_master" "$old_workers" "$switch_deadline"; then
+        log "the proxy kept the workers of its old config for 15s (it did not reload: docker logs" \
+          "$proxy); keeping the old upstream"
+      elif wait_routed "$1" "$switch_deadline"; then
         return 0
+      else
+        log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
       fi
-      log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
     else
       log "the proxy could not be told to reload; keeping the old upstream"
     fi
@@ -322,12 +338,20 @@ boot_id() { cat /proc/sys/kernel/random/boot_id 2>/dev/null || true; }
 retirement() {  # sets $retiring_pid and $retiring_container ("" when none)
   retiring_pid="" retiring_container=""
   if [ -s "$dir/retiring" ]; then read -r retiring_pid retiring_container < "$dir/retiring" || true; fi
-  # A retirement of an earlier boot died with it; its pid may be another process's by now.
-  if [ -n "$retiring_pid" ] && [ -s "$dir/retiring.boot" ] \
-      && [ "$(cat "$dir/retiring.boot")" != "$(boot_id)" ]; then
+  # A retirement of an earlier boot died with it, and one killed outright is gone: its pid may be
+  # another process's by now. Only this service's own `retire` is waited for or signalled.
+  if [ -n "$retiring_pid" ] && { { [ -s "$dir/retiring.boot" ] \
+      && [ "$(cat "$dir/retiring.boot")" != "$(boot_id)" ]; } || ! retiring_runs "$retiring_pid"; }; then
     retired
     retiring_pid="" retiring_container=""
   fi
+}
+retiring_runs() {  # retiring_runs PID: PID is this service's retirement (where /proc can say)
+  [ -r "/proc/$1/cmdline" ] || return 0
+  case $(tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null) in
+    *" retire "*"--dir $dir "*) return 0 ;;
+    *) return 1 ;;
+  esac
 }
 retired() { rm -f "$dir/standby" "$dir/stopping" "$dir/retiring" "$dir/retiring.boot"; }  # its markers go
 wait_retired() {  # wait_retired SECONDS: 0 once no retirement of this service runs

@@ -376,6 +376,8 @@ def test_a_new_release_switches_under_load_with_zero_failed_requests(env: Env) -
     assert done.returncode == 0, done.stdout + done.stderr
     assert traffic.failures == 0, traffic.summary()
     assert traffic.requests > 100
+    # The switch watched the proxy's old workers go (not the probes alone).
+    assert "cannot be seen here" not in done.stderr
     # Answered by the old release, then the new one (both, briefly, while the proxy reloads).
     assert traffic.shas[0] == env.releases["v1"].sha and traffic.shas[-1] == env.releases["v2"].sha
     assert set(traffic.shas) == {env.releases["v1"].sha, env.releases["v2"].sha}
@@ -599,8 +601,9 @@ def test_a_release_left_running_on_the_new_port_is_stopped_before_the_new_one_st
 
 
 def test_a_release_the_proxy_still_sends_traffic_to_is_never_stopped(env: Env) -> None:
-    # The live release's `active` record and the proxy disagree, and the proxy cannot be put
-    # right (it is down): the release it routes to may be serving, so the deploy stops nothing.
+    # The live release's `active` record and the running proxy disagree, and the proxy cannot be
+    # put right (the live release, paused, answers no probe): the release the proxy routes to may
+    # be serving, so the deploy stops nothing.
     serving, _ = the_other(env)
     live_port = serving["Config"]["Labels"]["slipway.port"]
     # The release the last deploy replaced drains, then stops: this one is started here, by hand.
@@ -614,7 +617,7 @@ def test_a_release_the_proxy_still_sends_traffic_to_is_never_stopped(env: Env) -
     before = env.ssh(f"cat {upstream}").stdout
     port = other["Config"]["Labels"]["slipway.port"]
     try:
-        assert run(["docker", "stop", proxy]).returncode == 0
+        assert run(["docker", "pause", serving["Name"].lstrip("/")]).returncode == 0
         if not other["State"]["Running"]:
             assert run(["docker", "start", name]).returncode == 0
         env.ssh(f"printf 'server 127.0.0.1:{port} max_fails=0;\\n' > {upstream}")
@@ -622,13 +625,15 @@ def test_a_release_the_proxy_still_sends_traffic_to_is_never_stopped(env: Env) -
                       if env.releases[k].sha != other["Config"]["Labels"]["slipway.sha"])
         done = env.deploy(target, extra_env={"DISAGREES": "yes"})
         assert done.returncode != 0
+        assert f"did not send requests to port {live_port}" in done.stderr  # the point-back failed
         assert f"the proxy sends its traffic to port {port}, where {name} runs" in done.stderr
         still = env.inspect(name)
         assert still is not None and still["State"]["Running"]  # not stopped
     finally:
+        run(["docker", "unpause", serving["Name"].lstrip("/")])
         env.ssh(f"printf '%s' {shlex.quote(before)} > {upstream}")
+        run(["docker", "kill", "--signal", "HUP", proxy])
         run(["docker", "stop", name])
-        run(["docker", "start", proxy])
     assert settled(lambda: env.ready()[1].get("X-App-Sha"),
                    lambda sha: sha == serving["Config"]["Labels"]["slipway.sha"])
 
