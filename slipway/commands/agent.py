@@ -332,16 +332,13 @@ unlock_service() { if [ -n "$locked" ]; then rm -rf "$dir/.lock"; fi; }
 # The replaced release is retired in the background: the deploy is done once the new release takes
 # the traffic, and the old one still gets its whole drain, then stands by (running, no traffic:
 # a switch back to it is instant) for its standby seconds, then stops. DIR/retiring holds
-# "<pid> <container>" while that runs, DIR/retiring.boot the boot it runs in, DIR/standby the
-# container once its drain is over.
-boot_id() { cat /proc/sys/kernel/random/boot_id 2>/dev/null || true; }
+# "<pid> <container>" while that runs, DIR/standby the container once its drain is over.
 retirement() {  # sets $retiring_pid and $retiring_container ("" when none)
   retiring_pid="" retiring_container=""
   if [ -s "$dir/retiring" ]; then read -r retiring_pid retiring_container < "$dir/retiring" || true; fi
-  # A retirement of an earlier boot died with it, and one killed outright is gone: its pid may be
-  # another process's by now. Only this service's own `retire` is waited for or signalled.
-  if [ -n "$retiring_pid" ] && { { [ -s "$dir/retiring.boot" ] \
-      && [ "$(cat "$dir/retiring.boot")" != "$(boot_id)" ]; } || ! retiring_runs "$retiring_pid"; }; then
+  # A retirement that died with a reboot, or was killed outright, is gone: its pid may be another
+  # process's by now. Only this service's own `retire` is waited for or signalled.
+  if [ -n "$retiring_pid" ] && ! retiring_runs "$retiring_pid"; then
     retired
     retiring_pid="" retiring_container=""
   fi
@@ -353,7 +350,7 @@ retiring_runs() {  # retiring_runs PID: PID is this service's retirement (where 
     *) return 1 ;;
   esac
 }
-retired() { rm -f "$dir/standby" "$dir/stopping" "$dir/retiring" "$dir/retiring.boot"; }  # its markers go
+retired() { rm -f "$dir/standby" "$dir/stopping" "$dir/retiring"; }  # its markers go
 wait_retired() {  # wait_retired SECONDS: 0 once no retirement of this service runs
   retirement
   [ -n "$retiring_pid" ] || return 0
@@ -381,7 +378,6 @@ retire_in_background() {  # retire_in_background CONTAINER
     --drain-seconds "$drain" --stop-seconds "$stop_seconds" --standby-seconds "$standby" \
     --keep "$keep" </dev/null >>"$dir/retire.log" 2>&1 &
   printf '%s %s\n' "$!" "$1" > "$dir/retiring"
-  boot_id > "$dir/retiring.boot"
 }
 retire() {
   while [ $# -gt 0 ]; do

@@ -102,24 +102,19 @@ def set_top(key: str, value: str | None) -> Callable[[Raw], None]:
     return apply
 
 
+def django_runner(*steps: list[str]) -> Callable[[Raw], None]:
+    """`runner: django` with these migration steps."""
+    def apply(raw: Raw) -> None:
+        migration = json.loads(raw["slipway:migration"])
+        migration["runner"] = "django"
+        migration["steps"] = list(steps)
+        raw["slipway:migration"] = json.dumps(migration)
+    return apply
+
+
 def django_runner_with(second_step: list[str]) -> Callable[[Raw], None]:
     """`runner: django`, with `second_step` in place of the second migration step."""
-    def apply(raw: Raw) -> None:
-        migration = json.loads(raw["slipway:migration"])
-        migration["runner"] = "django"
-        migration["steps"] = [list(DEFAULT_MIGRATION_STEPS[0]), second_step]
-        raw["slipway:migration"] = json.dumps(migration)
-    return apply
-
-
-def django_runner_first(first_step: list[str]) -> Callable[[Raw], None]:
-    """`runner: django`, with `first_step` in place of the first migration step."""
-    def apply(raw: Raw) -> None:
-        migration = json.loads(raw["slipway:migration"])
-        migration["runner"] = "django"
-        migration["steps"] = [first_step, list(DEFAULT_MIGRATION_STEPS[1])]
-        raw["slipway:migration"] = json.dumps(migration)
-    return apply
+    return django_runner(list(DEFAULT_MIGRATION_STEPS[0]), second_step)
 
 
 # (id, change, key in the message, exact message text, text of the fix)
@@ -203,7 +198,8 @@ BAD_INPUTS: list[tuple[str, Callable[[Raw], None], str, str, str]] = [
      '["python3.12", "manage.py", "seed"] runs another Python or manage.py than the list\'s first'
      " step",
      "processes"),
-    ("migration-django-runner-bad-first-step", django_runner_first(["sh", "-c", "true"]),
+    ("migration-django-runner-bad-first-step",
+     django_runner(["sh", "-c", "true"], list(DEFAULT_MIGRATION_STEPS[1])),
      "slipway:migration.steps[0]",
      '["sh", "-c", "true"] does not start with a Python interpreter (runner: django runs manage.py'
      " commands only)", "write it as [python, manage.py, <command>, ...]"),
