@@ -15,7 +15,8 @@ from slipway.config import GitHubConfig
 @dataclass(frozen=True)
 class GitHubEnvironmentArgs:
     config: GitHubConfig
-    # Name -> value (secret) for every name in config.secrets.
+    # Name -> value (secret) for every name in config.secrets, and any slipway publishes itself
+    # (SLIPWAY_ROLLBACK_KEY).
     secret_values: Mapping[str, pulumi.Input[str]]
 
 
@@ -66,7 +67,7 @@ class GitHubEnvironment(pulumi.ComponentResource):
                 f"{name}-branch-{index + 1}", repository=cfg.repository,
                 environment=env.environment, branch_pattern=branch, opts=in_env,
             )
-        for secret_name in cfg.secrets:
+        for secret_name in args.secret_values:
             github.ActionsEnvironmentSecret(
                 f"{name}-secret-{secret_name}",
                 repository=cfg.repository,
@@ -85,7 +86,7 @@ class GitHubEnvironment(pulumi.ComponentResource):
                 opts=in_env,
             )
         self.environment = env.environment
-        self.secret_names = list(cfg.secrets)
+        self.secret_names = list(args.secret_values)
         self.register_outputs(
             {"environment": self.environment, "secret_names": self.secret_names,
              "variable_names": sorted(cfg.variables)}

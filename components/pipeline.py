@@ -24,6 +24,9 @@ from slipway.commands.backup import BackupPlan
 from slipway.config import DATABASE_URL_ENV, ServerConfig, ServiceConfig, StackConfig
 from slipway.naming import PIN_NOTICE
 from slipway.pushed_tags import TagLookup, tag_in_registry
+from slipway.rollback_key import ENV_VAR as ROLLBACK_KEY_ENV
+from slipway.rollback_key import RollbackKey
+from slipway.rollback_key import derive as derive_rollback_key
 
 
 def docker_provider(name: str, cfg: StackConfig, parent: pulumi.Resource) -> docker.Provider:
@@ -97,8 +100,11 @@ def _one_server(pipeline: str, cfg: StackConfig, parent: pulumi.Resource, server
         if cfg.registry.username else []
     )
     # "<pipeline>-server" for the one server, as before several servers existed.
+    rollback_key = stack_rollback_key(cfg)
     agent = ServerAgent(server_resource_name(pipeline, named, "agent") if named else f"{pipeline}-server",
-                        ServerAgentArgs(server=server), opts=with_alias(waits, was("server")))
+                        ServerAgentArgs(server=server, environment=cfg.environment,
+                                        rollback_public_key=rollback_key.public if rollback_key else None),
+                        opts=with_alias(waits, was("server")))
     runs_here = [svc for svc in cfg.services if server.name in {s.name for s in cfg.servers_of(svc)}]
     return {
         svc.name: Service(
@@ -109,6 +115,13 @@ def _one_server(pipeline: str, cfg: StackConfig, parent: pulumi.Resource, server
         )
         for svc in runs_here
     }
+
+
+def stack_rollback_key(cfg: StackConfig) -> RollbackKey | None:
+    """The stack's rollback key, when `slipway:rollbackKey` asks for one."""
+    if not cfg.rollback_key:
+        return None
+    return derive_rollback_key(cfg.stack, cfg.environment, [s.private_key for s in cfg.servers])
 
 
 def backup_plan(cfg: StackConfig) -> BackupPlan | None:
@@ -237,12 +250,12 @@ class Pipeline(pulumi.ComponentResource):
 
         published = {DATABASE_URL_ENV: database.url}
         published |= {n: secret(s.reveal()) for n, s in cfg.secrets.items()}
+        to_publish = {n: published[n] for n in cfg.github.secrets}
+        if (rollback_key := stack_rollback_key(cfg)) is not None:
+            to_publish[ROLLBACK_KEY_ENV] = secret(rollback_key.private.reveal())
         gh = GitHubEnvironment(
             f"{name}-github",
-            GitHubEnvironmentArgs(
-                config=cfg.github,
-                secret_values={n: published[n] for n in cfg.github.secrets},
-            ),
+            GitHubEnvironmentArgs(config=cfg.github, secret_values=to_publish),
             opts=behind_builds,
         )
 

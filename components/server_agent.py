@@ -9,6 +9,7 @@ import pulumi_command as command
 
 from components.outputs import secret
 from slipway.commands.agent import agent_path, install_command, render_agent
+from slipway.commands.rollback_gate import install_key_command, remove_key_command, render_gate
 from slipway.config import ServerConfig
 from slipway.ssh import ssh_connection
 
@@ -16,6 +17,9 @@ from slipway.ssh import ssh_connection
 @dataclass(frozen=True)
 class ServerAgentArgs:
     server: ServerConfig
+    environment: str
+    # The stack's rollback key (slipway:rollbackKey), installed behind its gate; None: not used.
+    rollback_public_key: str | None = None
 
 
 class ServerAgent(pulumi.ComponentResource):
@@ -37,6 +41,17 @@ class ServerAgent(pulumi.ComponentResource):
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        if args.rollback_public_key:
+            gate = render_gate(server.deploy_dir, args.environment)
+            command.remote.Command(
+                f"{name}-rollback-key",
+                connection=ssh_connection(server),
+                create=install_key_command(server.deploy_dir, args.environment, args.rollback_public_key),
+                delete=remove_key_command(server.deploy_dir, args.environment),
+                stdin=secret(gate),  # the gate's text, as the agent's (policy: stdin is secret)
+                add_previous_output_in_env=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         # Deploys wait for the install through this output.
         self.path = installed.create.apply(lambda _: agent_path(server.deploy_dir))
         self.register_outputs({"path": self.path})

@@ -599,6 +599,8 @@ class StackSpec(Spec):
     github: GitHubSpec
     proxy: ProxyConfig
     backup: BackupSpec = Field(default_factory=lambda: BackupSpec.model_validate({}))
+    # A restricted SSH key that can only switch a server back (slipway.rollback_key).
+    rollback_key: Annotated[bool, flag()] = Field(False, alias="rollbackKey")
 
     @model_validator(mode="after")
     def _has_a_service(self) -> StackSpec:
@@ -649,6 +651,7 @@ class StackConfig:
     proxy: ProxyConfig
     backup: BackupConfig
     secrets: Mapping[str, Secret] = field(repr=False)
+    rollback_key: bool = False  # slipway:rollbackKey
 
     def service(self, name: str) -> ServiceConfig:
         return next(s for s in self.services if s.name == name)

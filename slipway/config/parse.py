@@ -107,6 +107,7 @@ def parse_stack_config(
         backup=BackupConfig.resolve(spec.backup, environment=spec.environment,
                                     deploy_dir=servers[0].deploy_dir),
         secrets=app_secrets,
+        rollback_key=spec.rollback_key,
     )
 
 

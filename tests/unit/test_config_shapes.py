@@ -214,6 +214,13 @@ TYPOS_AND_SHAPES: list[tuple[str, Callable[[Raw], None], str, str, str]] = [
         "true",
     ),
     (
+        "rollback-key-string",
+        change("rollbackKey", "yes"),
+        "slipway:rollbackKey",
+        'must be true or false, got "yes"',
+        "true",
+    ),
+    (
         "steps-map",
         change("migration.steps", {"a": 1}),
         "slipway:migration.steps",

@@ -236,3 +236,21 @@ def test_each_release_is_staged_while_the_migration_runs_and_started_only_after_
         assert {stage.urn, migration.urn} <= set(deploy.dependencies)
         # Nor does the proxy's config the stage waits for.
         assert migration.urn not in result.named(f"app-{service}-proxy").dependencies
+
+
+def test_the_rollback_key_is_installed_on_each_server_and_published_secret_when_asked(tmp_path: Path) -> None:
+    from slipway.rollback_key import ENV_VAR
+
+    plain = run("prod", tmp_path / "off")
+    assert not [r for r in plain.registrations if r.name.endswith("-rollback-key")]
+    result = run("prod", tmp_path / "on", **{"slipway:rollbackKey": "true"})
+    installed = result.named("app-server-rollback-key")
+    create = installed.inputs["create"]
+    assert "restrict,command=" in create and "slipway-rollback-prod" in create
+    assert "slipway-rollback-prod" in installed.inputs["delete"]
+    assert {"stdin", "connection"} <= installed.secret_fields()
+    secrets = result.of_type("github:index/actionsEnvironmentSecret:ActionsEnvironmentSecret")
+    assert sorted(s.inputs["secretName"] for s in secrets) == ["DATABASE_URL", "SECRET_KEY", ENV_VAR]
+    assert all("value" in s.secret_fields() for s in secrets)
+    for reg in result.registrations:  # the key's private half is never a plain input
+        assert "OPENSSH PRIVATE KEY" not in json.dumps(without_secrets(reg.raw)), reg.name

@@ -1,0 +1,108 @@
+"""The rollback key's side on a server: the gate it is forced through, its `authorized_keys`
+line, and the one request a client may send through it.
+
+The key's line carries `restrict` (no pty, no forwarding of any kind, no ~/.ssh/rc) and
+`command=` the gate, so whatever a client asks to run, sshd runs the gate instead, with the
+request in SSH_ORIGINAL_COMMAND. The gate accepts exactly `switch-back DIGEST SERVICE SHA WHERE
+ACTOR`, each word checked against a closed set of characters, and runs that switch-back of its
+own environment's service with an agent the deploys installed (DIGEST names its version); it
+never takes a script or a path from the client. Anything else is refused with GATE_REFUSED.
+The switch-back runs with --confirm: it checks that it can be done, then waits for "go" on
+stdin (NOT_CONFIRMED, nothing changed, on anything else), so a client can prepare it while its
+own checks run and commit it when they pass.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from slipway.commands.agent import AGENT_DIR, agent_path
+from slipway.rollback_key import comment
+
+AGENT_MISSING = 10  # that version of the agent is not on the server (no deploy installed it)
+GATE_REFUSED = 11  # the request is not one the gate runs
+NOT_CONFIRMED = 4  # the agent's: the client did not say "go" (nothing changed)
+_UNSAFE = re.compile(r"[^A-Za-z0-9@.:_-]")
+
+
+def gate_path(deploy_dir: str, environment: str) -> str:
+    return f"{deploy_dir.rstrip('/')}/{AGENT_DIR}/rollback-gate-{environment}.sh"
+
+
+def render_gate(deploy_dir: str, environment: str) -> str:
+    """The forced command's script; `deploy_dir` and `environment` are validated config values
+    (an absolute path of [A-Za-z0-9._/-], a short lower-case name)."""
+    root = deploy_dir.rstrip("/")
+    return f"""#!/bin/sh
+# slipway's rollback gate for the environment {environment}: the forced command of its rollback
+# key. It runs one thing, the switch-back of one of {environment}'s services to a release the
+# server keeps, with an agent a deploy installed.
+# Exit {GATE_REFUSED}: refused; {AGENT_MISSING}: no such agent.
+set -eu
+set -f
+refuse() {{ echo "slipway rollback gate: refused: $1" >&2; exit {GATE_REFUSED}; }}
+words_ok() {{  # $1: what; $2: the value; $3: the characters it may hold
+  case $2 in ''|-*) refuse "$1 is empty or starts with -" ;; esac
+  case $2 in *[!$3]*) refuse "$1 holds a character other than $3" ;; esac
+}}
+# shellcheck disable=SC2086 # split into words on purpose; each one is checked below
+set -- ${{SSH_ORIGINAL_COMMAND:-}}
+if [ "$#" -ne 6 ] || [ "$1" != switch-back ]; then
+  refuse "not: switch-back DIGEST SERVICE SHA WHERE ACTOR"
+fi
+words_ok "the agent's version" "$2" 0-9a-f
+words_ok "the service" "$3" a-z0-9-
+words_ok "the sha" "$4" 0-9a-f
+words_ok "where" "$5" A-Za-z0-9@.:_-
+words_ok "the actor" "$6" A-Za-z0-9@.:_-
+[ "${{#2}}" -eq 12 ] || refuse "the agent's version is not 12 hex digits"
+[ "${{#4}}" -eq 40 ] || refuse "the sha is not 40 hex digits"
+agent={root}/{AGENT_DIR}/agent-$2.sh
+if [ ! -s "$agent" ]; then
+  echo "slipway rollback gate: agent $2 is not installed here" >&2; exit {AGENT_MISSING}
+fi
+exec timeout --kill-after=15 300 sh "$agent" switch-back --confirm --dir "{root}/{environment}/$3" \\
+  --sha "$4" --where "$5" --actor "$6"
+"""
+
+
+def authorized_line(deploy_dir: str, environment: str, public_key: str) -> str:
+    """The rollback key's `authorized_keys` line: forced through the gate, nothing else allowed."""
+    return f'restrict,command="sh {gate_path(deploy_dir, environment)}" {public_key}'
+
+
+def install_key_command(deploy_dir: str, environment: str, public_key: str) -> str:
+    """Writes the gate (from stdin) and puts the key's line in the deploy user's `authorized_keys`
+    in place of any earlier line of this environment's rollback key; both files replaced whole."""
+    script = (
+        'set -eu; umask 077; mkdir -p "$1" ~/.ssh; g=$(mktemp "$1/.gate.XXXXXX"); cat > "$g";'
+        ' chmod 755 "$g"; mv -f "$g" "$2"; f=~/.ssh/authorized_keys; t=$(mktemp ~/.ssh/.keys.XXXXXX);'
+        ' if [ -f "$f" ]; then awk -v c="$3" \'$NF != c\' "$f" > "$t"; fi; printf \'%s\\n\' "$4" >> "$t";'
+        ' chmod 600 "$t"; mv -f "$t" "$f"'
+    )
+    gate = gate_path(deploy_dir, environment)
+    return shlex.join(["sh", "-c", script, "slipway-rollback-key", gate.rsplit("/", 1)[0], gate,
+                       comment(environment), authorized_line(deploy_dir, environment, public_key)])
+
+
+def remove_key_command(deploy_dir: str, environment: str) -> str:
+    """Takes this environment's rollback key out of `authorized_keys` and removes its gate."""
+    script = (
+        'set -eu; umask 077; f=~/.ssh/authorized_keys; if [ -f "$f" ]; then t=$(mktemp ~/.ssh/.keys.XXXXXX);'
+        ' awk -v c="$1" \'$NF != c\' "$f" > "$t"; chmod 600 "$t"; mv -f "$t" "$f"; fi; rm -f "$2"'
+    )
+    return shlex.join(["sh", "-c", script, "slipway-rollback-key", comment(environment),
+                       gate_path(deploy_dir, environment)])
+
+
+def safe_word(value: str) -> str:
+    """`value` with every character the gate refuses replaced by `_` (for WHERE and ACTOR, which
+    only label the audit log)."""
+    return _UNSAFE.sub("_", value).lstrip("-") or "_"
+
+
+def gate_request(deploy_dir: str, service: str, sha: str, where: str, actor: str) -> str:
+    """What a client asks the gate for: this version's agent switching `service` back to `sha`."""
+    digest = agent_path(deploy_dir).rsplit("agent-", 1)[1].removesuffix(".sh")
+    return " ".join(["switch-back", digest, service, sha, safe_word(where), safe_word(actor)])
