@@ -34,15 +34,22 @@ class Server:
         return f"{self.user}@{self.host}:{self.port}"
 
 
-def ssh_argv(server: Server, known_hosts: Path, command: str) -> list[str]:
-    """The ssh call: key from the agent only, host key pinned, no prompts."""
+def ssh_options(server: Server, known_hosts: Path) -> list[str]:
+    """Key from the agent only, host key pinned, no prompts."""
     return ["ssh", "-p", str(server.port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
             "-o", f"UserKnownHostsFile={known_hosts}", "-o", "PasswordAuthentication=no",
-            "-o", "ConnectTimeout=10", f"{server.user}@{server.host}", command]
+            "-o", "ConnectTimeout=10"]
+
+
+def ssh_argv(server: Server, known_hosts: Path, command: str, control: Path | None = None) -> list[str]:
+    """The ssh call; through the shared connection at `control` when there is one."""
+    shared = ["-o", "ControlMaster=no", "-o", f"ControlPath={control}"] if control else []
+    return [*ssh_options(server, known_hosts), *shared, f"{server.user}@{server.host}", command]
 
 
 @contextmanager
-def remote_shell(server: Server, private_key: Secret) -> Iterator[RemoteShell]:
+def remote_shell(server: Server, private_key: Secret,
+                 key_name: str = "the deploy key (slipway:sshPrivateKey)") -> Iterator[RemoteShell]:
     """A private ssh-agent holding the key, and a known_hosts of the pinned key; both gone after."""
     workdir = Path(tempfile.mkdtemp(prefix="slipway-ssh-"))
     agent_pid = 0
@@ -64,7 +71,7 @@ def remote_shell(server: Server, private_key: Secret) -> Iterator[RemoteShell]:
                                capture_output=True,
                                text=True, env=env, check=False)
         if added.returncode != 0:
-            raise RemoteError("the deploy key (slipway:sshPrivateKey) was not accepted by ssh-add")
+            raise RemoteError(f"{key_name} was not accepted by ssh-add")
         yield RemoteShell(server, known_hosts, env)
     finally:
         if agent_pid:
@@ -73,18 +80,47 @@ def remote_shell(server: Server, private_key: Secret) -> Iterator[RemoteShell]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@contextmanager
+def shared_connection(server: Server, private_key: Secret, key_name: str,
+                      timeout: float = 30) -> Iterator[RemoteShell]:
+    """One SSH connection, authenticated once, that every call through the returned shell
+    reuses (OpenSSH's ControlMaster, its socket in the private directory): a call then costs a
+    new channel, not a handshake. Raises RemoteError naming the server when it cannot connect."""
+    with remote_shell(server, private_key, key_name) as shell:
+        control = shell.known_hosts.parent / "control"
+        log = shell.known_hosts.parent / "master.log"
+        master = [*ssh_options(server, shell.known_hosts), "-o", "ControlMaster=yes", "-o",
+                  f"ControlPath={control}", "-o", "ControlPersist=120", "-f", "-N",
+                  f"{server.user}@{server.host}"]
+        # -f: ssh returns once authenticated and keeps the connection in the background; its
+        # output goes to a file, since a pipe would stay open as long as the connection.
+        with log.open("w") as err:
+            started = subprocess.run(master, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=err, env=shell.env, timeout=timeout, check=False)
+        if started.returncode != 0:
+            raise RemoteError(f"{server.where}: could not connect (exit {started.returncode}):"
+                              f" {log.read_text(errors='replace').strip()[-300:]}")
+        try:
+            yield RemoteShell(server, shell.known_hosts, shell.env, control)
+        finally:
+            subprocess.run([*ssh_options(server, shell.known_hosts), "-o", f"ControlPath={control}",
+                            "-O", "exit", f"{server.user}@{server.host}"], capture_output=True,
+                           env=shell.env, timeout=10, check=False)
+
+
 @dataclass(frozen=True)
 class RemoteShell:
     server: Server
     known_hosts: Path
     env: dict[str, str]
+    control: Path | None = None  # a shared connection's socket (shared_connection)
 
     def argv(self, command: str) -> list[str]:
         """The ssh call for `command`, to be started with `env` (the private agent's socket)."""
-        return ssh_argv(self.server, self.known_hosts, command)
+        return ssh_argv(self.server, self.known_hosts, command, self.control)
 
     def run(self, command: str, timeout: float = 60) -> str:
-        done = subprocess.run(ssh_argv(self.server, self.known_hosts, command), capture_output=True,
+        done = subprocess.run(self.argv(command), capture_output=True,
                               text=True, env=self.env, timeout=timeout, check=False)
         if done.returncode != 0:
             raise RemoteError(f"{self.server.where}: `{command}` failed (exit {done.returncode}):"

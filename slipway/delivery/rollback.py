@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,11 +53,24 @@ from slipway.delivery.rollback_target import (
     expand_prefix,
     image_refs,
 )
-from slipway.delivery.switch_back import NOT_RETAINED, SWITCHED, Outcome, placements, switch_back
+from slipway.delivery.servers import StackServer
+from slipway.delivery.stack_file import plain_config
+from slipway.delivery.switch_back import (
+    NOT_RETAINED,
+    SWITCHED,
+    DeployKeys,
+    Outcome,
+    RollbackKeyConnections,
+    once,
+    placements,
+    switch_back,
+)
+from slipway.rollback_key import ENV_VAR as ROLLBACK_KEY_ENV
 from slipway.secret import Secret
 from slipway.state_settings import state_refusal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 def registry_for(cli: PulumiCli, host: str, username: str | None) -> Registry:
@@ -68,7 +83,10 @@ def registry_for(cli: PulumiCli, host: str, username: str | None) -> Registry:
 
 
 def missing_images(refs: dict[str, ImageRef], registry: Registry) -> list[ImageRef]:
-    return [ref for ref in refs.values() if not registry.tag_exists(ref.repository, ref.tag)]
+    """The images not in the registry, every service's asked at once."""
+    with ThreadPoolExecutor(max_workers=max(1, len(refs))) as pool:
+        found = list(pool.map(lambda ref: registry.tag_exists(ref.repository, ref.tag), refs.values()))
+    return [ref for ref, exists in zip(refs.values(), found, strict=True) if not exists]
 
 
 def confirm(question: str) -> bool:
@@ -177,15 +195,17 @@ def pin(cli: PulumiCli, checked: Checked, keys: Future[dict[str, Secret]] | None
     return secrets, in_file
 
 
-def switch_first(checked: Checked, secrets: dict[str, Secret]) -> list[Outcome]:
+def switch_first(checked: Checked, secrets: Mapping[str, Secret] | DeployKeys,
+                 connections: RollbackKeyConnections | None = None) -> list[Outcome]:
     """Step 4: every server back on its retained release, before the engine starts; says how
     far it got. A server it could not switch is left to the `up`."""
     start = time.monotonic()
-    outcomes = switch_back(checked.config, secrets, checked.sha, current_actor(os.environ))
+    outcomes = switch_back(checked.config, secrets, checked.sha, current_actor(os.environ), connections)
     for outcome in outcomes:
         state = {SWITCHED: "switched back", NOT_RETAINED: "no retained release: pulumi up deploys it"}.get(
             outcome.code, f"FAILED (exit {outcome.code}): pulumi up deploys it")
-        print(f"  {outcome.server} {outcome.service}: {state}; {outcome.message}", flush=True)
+        via = " (rollback key)" if outcome.via == "rollback key" else ""
+        print(f"  {outcome.server} {outcome.service}: {state}{via}; {outcome.message}", flush=True)
     if outcomes and all(o.switched for o in outcomes):
         print(f"every server serves {checked.sha} again (switched back in"
               f" {time.monotonic() - start:.2f} s); recording it in the stack with pulumi up",
@@ -194,15 +214,21 @@ def switch_first(checked: Checked, secrets: dict[str, Secret]) -> list[Outcome]:
 
 
 def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
-          keys: Future[dict[str, Secret]] | None = None) -> int:
+          keys: Future[dict[str, Secret]] | None = None,
+          connections: RollbackKeyConnections | None = None) -> int:
     """Pin, switch back, `pulumi up`, then (unless `hold`) put the config back as it was: a
     rollback lasts until the next release, from a laptop exactly as from the workflow's
-    throwaway runner."""
+    throwaway runner. With `connections` (the rollback key's), the switch-back goes through
+    them and decrypts the deploy keys only for a server they cannot switch."""
     secrets, in_file = pin(cli, checked, keys)
+    with_key = connections is not None and bool(placements(checked.config))
     switched: list[Outcome] = []
-    switching, code = secrets is not None, 1
+    switching, code = secrets is not None or with_key, 1
     try:
-        if secrets is not None:
+        if with_key:
+            switched = [o for o in switch_first(checked, once(cli.secret_values), connections)
+                        if o.switched]
+        elif secrets is not None:
             switched = [o for o in switch_first(checked, secrets) if o.switched]
         switching = False
         # Whether Pulumi itself reads the pin written into the file (asked after the switch, which
@@ -239,17 +265,53 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
     return EXIT_OK
 
 
-def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = confirm) -> int:
-    # The deploy keys are decrypted while the checks run (one `pulumi config --show-secrets`);
-    # nothing uses them unless every check passes.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        switching = not (args.preview_only or args.engine_only)
+def placed_in_file(args: argparse.Namespace) -> list[tuple[StackServer, str]]:
+    """Where the stack's config file places its services, read without Pulumi so that the
+    connections open (and the switch-backs are prepared) while the checks run; [] when the file
+    is not a plain one. What is committed is what `pulumi config` places once every check has
+    passed: a file that says otherwise costs time (its preparations are cancelled, having
+    changed nothing), never a wrong switch."""
+    try:
+        values = plain_config(args.stack, args.config_file, args.cwd)
+        return placements(values) if values else []
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return []
+
+
+def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = confirm,
+        rollback_key: Secret | None = None) -> int:
+    switching = not (args.preview_only or args.engine_only)
+    with ExitStack() as resources:
+        pool = resources.enter_context(ThreadPoolExecutor(max_workers=1))
+        if switching and rollback_key is not None:
+            # The servers' connections open now, beside the checks: nothing changes through them
+            # unless every check passes. No deploy key is decrypted unless one is needed.
+            connections = resources.enter_context(
+                RollbackKeyConnections(rollback_key, current_actor(os.environ)))
+            early = placed_in_file(args)
+            connections.open(server.server for server, _ in early)
+            # With the target known and no question to ask, each switch-back is also prepared
+            # up to its first change (which waits for every check and the pin).
+            if args.yes and args.to and FULL_SHA.fullmatch(args.to):
+                for server, service in early:
+                    connections.prepare(server, service, args.to)
+            return checked_run(args, cli, ask, None, connections)
+        # The deploy keys are decrypted while the checks run (one `pulumi config
+        # --show-secrets`); nothing uses them unless every check passes.
         keys = pool.submit(cli.secret_values) if switching else None
         return checked_run(args, cli, ask, keys)
 
 
+def take_rollback_key(environ: MutableMapping[str, str]) -> Secret | None:
+    """The rollback key the runner was given (`SLIPWAY_ROLLBACK_KEY`, the GitHub environment's
+    secret), taken out of the environment so that no command this one starts inherits it."""
+    value = environ.pop(ROLLBACK_KEY_ENV, "")
+    return Secret(value) if value.strip() else None
+
+
 def checked_run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool],
-                keys: Future[dict[str, Secret]] | None) -> int:
+                keys: Future[dict[str, Secret]] | None,
+                connections: RollbackKeyConnections | None = None) -> int:
     try:
         checked = check(args, cli)
         print(f"rollback {cli.stack}: {checked.current or '(nothing running)'} -> {checked.sha}"
@@ -266,7 +328,8 @@ def checked_run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], b
         print(f"slipway rollback: {err}\nNothing was changed.", file=sys.stderr)
         return EXIT_FAILED
     try:
-        return preview(cli, checked) if args.preview_only else apply(cli, checked, args.hold, keys)
+        return (preview(cli, checked) if args.preview_only
+                else apply(cli, checked, args.hold, keys, connections))
     except PulumiError as err:
         print(f"slipway rollback: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -293,12 +356,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    rollback_key = take_rollback_key(os.environ)
     args = parse_args(argv)
     refusal = state_refusal("rollback", args.stack, os.environ)
     if refusal:
         print(refusal, file=sys.stderr)
         return EXIT_REFUSED
-    return run(args, PulumiCli(stack=args.stack, config_file=args.config_file, cwd=args.cwd))
+    return run(args, PulumiCli(stack=args.stack, config_file=args.config_file, cwd=args.cwd),
+               rollback_key=rollback_key)
 
 
 if __name__ == "__main__":

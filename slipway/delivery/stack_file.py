@@ -160,3 +160,21 @@ def set_plain_value(path: Path, key: str, value: str) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return True
+
+
+def plain_config(stack: str, config_file: Path | None, cwd: Path | None) -> dict[str, Any] | None:
+    """The plain (not `secure:`) values of the stack's config file as written in it, for a first
+    guess made without starting Pulumi; None when the file is not simply there to be read (the
+    caller then asks Pulumi, whose answer is the one that counts either way)."""
+    path = stack_file(stack, config_file, cwd)
+    if path is None:
+        return None
+    try:
+        document = _load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        return None
+    return {str(k): v for k, v in config.items()
+            if not (isinstance(v, dict) and set(v) == {"secure"})}

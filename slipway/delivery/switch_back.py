@@ -7,24 +7,39 @@ plan, so it is done before `pulumi up` records the rollback in the stack; that `
 each server already running it and changes nothing there. A server where the switch-back cannot
 be done (its retained release is gone, or it fails its health gate and the live release keeps
 serving) is left to that `up`, which deploys the release there the ordinary way.
+
+With the stack's rollback key (`SLIPWAY_ROLLBACK_KEY`, slipway.rollback_key) each server gets one
+shared SSH connection, opened as soon as the server is known, while the rollback's checks still
+run; every service's switch-back then goes through the key's gate on the server
+(slipway.commands.rollback_gate) without waiting for the stack's deploy keys to be decrypted.
+Where the key cannot do it (not installed there, or that server has no gate or agent of this
+version yet) the deploy key does, as without it.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from slipway.commands.agent import render_agent
 from slipway.commands.deploy import switch_back_command
+from slipway.commands.rollback_gate import AGENT_MISSING, GATE_REFUSED, NOT_CONFIRMED, gate_request
 from slipway.delivery.pulumi_cli import structured
-from slipway.delivery.remote import remote_shell
+from slipway.delivery.remote import RemoteShell, Server, remote_shell, shared_connection
 from slipway.delivery.servers import StackServer, deploy_key, servers_of
+from slipway.rollback_key import ENV_VAR as ROLLBACK_KEY_ENV
 from slipway.secret import Secret
 
 SWITCHED, NOT_RETAINED = 0, 3  # the agent's exit codes; anything else failed
+# Through the rollback key, these mean the key could not try (ssh's own 255 included): the
+# deploy key does it instead. Any other code is the agent's answer, final either way.
+_KEY_COULD_NOT = (-1, 255, AGENT_MISSING, GATE_REFUSED)
+DeployKeys = Callable[[], Mapping[str, Secret]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,7 @@ class Outcome:
     service: str
     code: int
     message: str  # the agent's last line on stderr
+    via: str = "deploy key"  # or "rollback key"
 
     @property
     def switched(self) -> bool:
@@ -54,12 +70,137 @@ def placements(config: Mapping[str, Any]) -> list[tuple[StackServer, str]]:
     return placed
 
 
-def switch_one(server: StackServer, service: str, secrets: Mapping[str, Secret], environment: str,
-               sha: str, actor: str) -> Outcome:
-    """One service on one server; never raises (whatever goes wrong is its outcome)."""
+@dataclass
+class Prepared:
+    """A switch-back started through the gate: the agent has checked that it can be done, holds
+    the service's lock and waits for "go" before its first change. `commit` or `cancel` ends it."""
+
+    where: str
+    service: str
+    process: subprocess.Popen[str] | None
+    error: str = ""  # why it could not be started (process is None)
+
+    def commit(self) -> Outcome:
+        if self.process is None:
+            return Outcome(self.where, self.service, -1, self.error, "rollback key")
+        try:
+            _, err = self.process.communicate("go\n", timeout=330)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            return Outcome(self.where, self.service, -1, "timed out after 330 s", "rollback key")
+        lines = [line for line in err.splitlines() if line.strip()]
+        return Outcome(self.where, self.service, self.process.returncode, lines[-1] if lines else "",
+                       "rollback key")
+
+    def cancel(self) -> None:
+        """No "go": the agent lets the service go, having changed nothing."""
+        if self.process is None:
+            return
+        try:
+            self.process.communicate("", timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+
+
+_Placement = tuple[Server, str, str, str]  # server, deploy dir, service, sha
+
+
+class RollbackKeyConnections:
+    """One shared SSH connection per server, authenticated with the rollback key, each opened
+    in the background as soon as `open` names its server, and the switch-backs prepared through
+    them (`prepare`, then `take`); on exit, every prepared one not taken is cancelled and the
+    connections are closed."""
+
+    def __init__(self, key: Secret, actor: str) -> None:
+        self._key = key
+        self._actor = actor
+        self._lock = threading.Lock()
+        self._opened: dict[Server, Future[RemoteShell]] = {}
+        self._prepared: dict[_Placement, Future[Prepared]] = {}
+        self._taken: set[_Placement] = set()
+        self._connecting = ThreadPoolExecutor(max_workers=8)
+        self._preparing = ThreadPoolExecutor(max_workers=8)
+        self._stack = ExitStack()
+
+    def __enter__(self) -> RollbackKeyConnections:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            left = [f for p, f in self._prepared.items() if p not in self._taken]
+        for future in left:
+            future.result().cancel()
+        self._preparing.shutdown(wait=True)
+        self._connecting.shutdown(wait=True)
+        with self._lock:
+            self._stack.close()
+
+    def open(self, servers: Iterable[Server]) -> None:
+        for server in servers:
+            with self._lock:
+                if server not in self._opened:
+                    self._opened[server] = self._connecting.submit(self._connect, server)
+
+    def shell(self, server: Server) -> RemoteShell:
+        """The server's connection (opened now if it was not yet); raises RemoteError."""
+        self.open([server])
+        return self._opened[server].result()
+
+    def prepare(self, server: StackServer, service: str, sha: str) -> None:
+        """Starts the switch-back of `service` on `server` to `sha`, up to its "go"."""
+        placement = (server.server, server.deploy_dir, service, sha)
+        with self._lock:
+            if placement not in self._prepared:
+                self._prepared[placement] = self._preparing.submit(self.start, server, service, sha)
+
+    def take(self, server: StackServer, service: str, sha: str) -> Prepared:
+        """That switch-back, prepared (now, if it was not yet), for its caller to commit."""
+        placement = (server.server, server.deploy_dir, service, sha)
+        self.prepare(server, service, sha)
+        with self._lock:
+            self._taken.add(placement)
+            future = self._prepared[placement]
+        return future.result()
+
+    def _connect(self, server: Server) -> RemoteShell:
+        connection = shared_connection(server, self._key, f"the rollback key ({ROLLBACK_KEY_ENV})")
+        shell = connection.__enter__()
+        with self._lock:
+            self._stack.push(connection.__exit__)
+        return shell
+
+    def start(self, server: StackServer, service: str, sha: str) -> Prepared:
+        """A switch-back started now, up to its "go" (its caller commits or cancels it)."""
+        where = server.server.where
+        try:
+            shell = self.shell(server.server)
+            request = gate_request(server.deploy_dir, service, sha, where, self._actor)
+            process = subprocess.Popen(shell.argv(request), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, env=shell.env)
+        except Exception as err:
+            return Prepared(where, service, None, f"{type(err).__name__}: {err}")
+        return Prepared(where, service, process)
+
+
+def through_gate(server: StackServer, service: str, connections: RollbackKeyConnections,
+                 sha: str) -> Outcome:
+    """One service on one server, through the rollback key's gate; never raises. A switch-back
+    prepared so long before that its agent stopped waiting is prepared again."""
+    outcome = connections.take(server, service, sha).commit()
+    if outcome.code == NOT_CONFIRMED:
+        outcome = connections.start(server, service, sha).commit()
+    return outcome
+
+
+def switch_one(server: StackServer, service: str, secrets: Mapping[str, Secret] | DeployKeys,
+               environment: str, sha: str, actor: str) -> Outcome:
+    """One service on one server with its deploy key (from the stack's secret values, or a
+    function that reads them); never raises (whatever goes wrong is its outcome)."""
     where = server.server.where
     try:
-        key = deploy_key(secrets, server)
+        key = deploy_key(secrets() if callable(secrets) else secrets, server)
         if key is None:
             return Outcome(where, service, -1, "no deploy key in the stack's config")
         command = switch_back_command(server.deploy_dir, environment, service, sha, where, actor)
@@ -72,12 +213,42 @@ def switch_one(server: StackServer, service: str, secrets: Mapping[str, Secret],
     return Outcome(where, service, done.returncode, lines[-1] if lines else "")
 
 
-def switch_back(config: Mapping[str, Any], secrets: Mapping[str, Secret], sha: str,
-                actor: str) -> list[Outcome]:
-    """Every (server, service) switched back to `sha` at the same time; their outcomes."""
+def switch_back(config: Mapping[str, Any], secrets: Mapping[str, Secret] | DeployKeys, sha: str,
+                actor: str, connections: RollbackKeyConnections | None = None) -> list[Outcome]:
+    """Every (server, service) switched back to `sha` at the same time; their outcomes. With
+    `connections`, through the rollback key first; the deploy keys only where it could not."""
     environment = str(config.get("slipway:environment"))
     placed = placements(config)
     if not placed:
         return []
+
+    def one(server: StackServer, service: str) -> Outcome:
+        if connections is not None:
+            tried = through_gate(server, service, connections, sha)
+            if tried.code not in _KEY_COULD_NOT:
+                return tried
+            fallback = switch_one(server, service, secrets, environment, sha, actor)
+            return Outcome(fallback.server, service, fallback.code,
+                           f"{fallback.message} (the rollback key could not: {tried.message})", fallback.via)
+        return switch_one(server, service, secrets, environment, sha, actor)
+
     with ThreadPoolExecutor(max_workers=len(placed)) as pool:
-        return list(pool.map(lambda p: switch_one(p[0], p[1], secrets, environment, sha, actor), placed))
+        return list(pool.map(lambda p: one(*p), placed))
+
+
+def once(read: DeployKeys) -> DeployKeys:
+    """`read`, called at most once whatever the number of threads asking (the deploy keys are
+    decrypted only if some server needs them, and then once)."""
+    lock = threading.Lock()
+    kept: list[Future[Mapping[str, Secret]]] = []
+
+    def cached() -> Mapping[str, Secret]:
+        with lock:
+            if not kept:
+                kept.append(Future())
+                try:
+                    kept[0].set_result(read())
+                except Exception as err:  # every caller gets the same failure
+                    kept[0].set_exception(err)
+        return kept[0].result()
+    return cached

@@ -170,9 +170,11 @@ class Workspace:
         frontend["context"] = str(self.app / "frontend")
         frontend["port"] = self.frontend_port
         frontend["internalPorts"] = [free_port(), free_port()]
-        # The suites watch a replaced release drain, then stop; the standby has tests of its own.
+        # The suites watch a replaced release drain, then stop; the standby has tests of its own,
+        # and so has the rollback key (tests/delivery/test_rollback_key_e2e.py).
         for spec in local["slipway:services"].values():
             spec.pop("standbySeconds", None)
+        local.pop("slipway:rollbackKey", None)
         local["slipway:proxy"]["image"] = self.sandbox["SANDBOX_PROXY_IMAGE"]
         local["slipway:github"].update(owner=self.sandbox.get("SANDBOX_GITHUB_OWNER", "slipway-bot"),
                                        repository=self.github_repo, environment=self.github_env,
