@@ -30,6 +30,7 @@ from bench.streamed import Streamed, run_streamed
 from bench.timeline import Phase, ReleaseShape, events_of, quiet_phases, release_phases
 from slipway.commands.migration import MigrationPlan
 from slipway.naming import MIGRATION_PLAN_ENV
+from slipway.rollback_key import ENV_VAR as ROLLBACK_KEY_ENV
 from tests.e2e.traffic import Traffic
 from tests.e2e.workspace import (
     REPO,
@@ -288,13 +289,17 @@ def rollback(ws: Workspace, previous: str, script_deploy: float) -> None:
     until both services answer with that release's SHA (seen from outside, through the proxies),
     and until the command is done (the stack has recorded it with `pulumi up`)."""
     print("\nrollback to the retained release (the one the last release replaced)", flush=True)
+    key = published_rollback_key(ws)
+    line("  switched back with", "the rollback key (SLIPWAY_ROLLBACK_KEY, as the workflow)" if key
+         else "the deploy keys (slipway:rollbackKey is off)")
+    env = {**ws.env, ROLLBACK_KEY_ENV: key} if key else ws.env
     stop = threading.Event()
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=1) as pool:
         watch = pool.submit(serving_since, [ws.url, ws.frontend_url], previous, start, stop)
         done = run([sys.executable, "-m", "slipway.delivery.rollback", "--stack", ws.env_name, "--cwd",
                     str(ws.project), "--config-file", str(ws.config_file), "--to", previous, "--yes"],
-                   env=ws.env)
+                   env=env)
         total = time.monotonic() - start
         stop.set()
         seen = watch.result()
@@ -389,11 +394,21 @@ def rollout_on_three_hosts(sandbox: dict[str, str], tmp: Path) -> None:
         ws.destroy()
 
 
-def shipped_standby(ws: Workspace) -> None:
-    """The standby of Pulumi.local.yaml, which the e2e workspace leaves out."""
-    services = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]["slipway:services"]
+def shipped_settings(ws: Workspace) -> None:
+    """The standby and the rollback key of Pulumi.local.yaml, which the e2e workspace leaves out."""
+    config = yaml.safe_load((REPO / "Pulumi.local.yaml").read_text())["config"]
     ws.update_config(**{f"services.{name}.standbySeconds": spec["standbySeconds"]
-                        for name, spec in services.items() if "standbySeconds" in spec})
+                        for name, spec in config["slipway:services"].items() if "standbySeconds" in spec},
+                     rollbackKey=bool(config.get("slipway:rollbackKey", False)))
+
+
+def published_rollback_key(ws: Workspace) -> str | None:
+    """SLIPWAY_ROLLBACK_KEY as the stack published it to its GitHub environment (the double
+    keeps it readable), which is where the rollback workflow gets it."""
+    owner = ws.sandbox.get("SANDBOX_GITHUB_OWNER", "slipway-bot")
+    env = ws.github_state()["repos"][f"{owner}/{ws.github_repo}"]["environments"].get(ws.github_env, {})
+    item = env.get("secrets", {}).get(ROLLBACK_KEY_ENV) or {}
+    return item.get("value") or item.get("plaintext") or None
 
 
 def main() -> int:
@@ -404,7 +419,7 @@ def main() -> int:
         # run them); the baseline script releases the same two services.
         ws = Workspace(tmp / "stack", sandbox)
         ws.setup()
-        shipped_standby(ws)
+        shipped_settings(ws)
         baseline: Baseline | None = None
         try:
             print("first release (not measured) ...", flush=True)
