@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slipway.delivery.stack_file import set_plain_value, stack_file
+from slipway.delivery.stack_file import set_plain_value, stack_file, values_as_pulumi_reads_them
 from slipway.secret import Secret
 
 
@@ -101,6 +101,11 @@ class PulumiCli:
                 continue
             values[key] = item["objectValue"] if "objectValue" in item else item.get("value")
         return values
+
+    def config_from_file(self, keys: tuple[str, ...]) -> dict[str, Any] | None:
+        """`keys` of `config()`, read from the stack's file alone where that is certain to be
+        what Pulumi reads (no CLI start); None otherwise (stack_file.values_as_pulumi_reads_them)."""
+        return values_as_pulumi_reads_them(self.stack, self.config_file, self.cwd, keys)
 
     def secret_values(self) -> dict[str, Secret]:
         """Every secret config value at once (one decryption instead of one per `secret()`),

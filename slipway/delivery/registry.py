@@ -224,10 +224,11 @@ class Registry:
         all_headers = dict(headers)
         if authorization is not None:
             all_headers["Authorization"] = authorization
+        scheme = self.scheme  # once: another thread's call may change it meanwhile
         try:
-            return _request(method, f"{self.scheme}://{self.host}{path}", all_headers, self.timeout)
+            return _request(method, f"{scheme}://{self.host}{path}", all_headers, self.timeout)
         except _NoTls:
-            if self.scheme != "https" or not is_loopback(self.host):
+            if scheme != "https" or not is_loopback(self.host):
                 raise
             self.scheme = "http"  # a loopback registry without TLS, as Docker allows
             return _request(method, f"http://{self.host}{path}", all_headers, self.timeout)

@@ -54,7 +54,6 @@ from slipway.delivery.rollback_target import (
     image_refs,
 )
 from slipway.delivery.servers import StackServer
-from slipway.delivery.stack_file import plain_config
 from slipway.delivery.switch_back import (
     NOT_RETAINED,
     SWITCHED,
@@ -107,31 +106,57 @@ class Checked:
     config: Mapping[str, Any] = field(default_factory=dict, repr=False)  # plain values only
 
 
+# What the rollback reads of the stack's config (the checks, the pin, the switch-back).
+ROLLBACK_CONFIG_KEYS = ("slipway:environment", "slipway:registry", "slipway:services", "slipway:server",
+                        "slipway:servers", SHA_KEY)
+
+
+def stack_config(cli: PulumiCli) -> dict[str, Any]:
+    """The config values the rollback reads: from the stack's file itself where that is certain
+    to be what Pulumi reads (no CLI start), else `pulumi config`."""
+    values = cli.config_from_file(ROLLBACK_CONFIG_KEYS)
+    return values if values is not None else cli.config()
+
+
+def registry_of(cli: PulumiCli, config: Mapping[str, Any], sha: str) -> Registry:
+    registry_cfg = config.get("slipway:registry")
+    username = registry_cfg.get("username") if isinstance(registry_cfg, dict) else None
+    first = next(iter(image_refs(config, sha).values()))
+    return registry_for(cli, first.host, username if isinstance(username, str) else None)
+
+
+def images_of(cli: PulumiCli, config: Mapping[str, Any], sha: str
+              ) -> tuple[dict[str, ImageRef], list[ImageRef]]:
+    """Every service's `<env>-<sha>` image, and those of them the registry does not have."""
+    refs = image_refs(config, sha)
+    return refs, missing_images(refs, registry_of(cli, config, sha))
+
+
 def check(args: argparse.Namespace, cli: PulumiCli) -> Checked:
-    """Everything that can refuse, before anything is changed."""
-    with ThreadPoolExecutor(max_workers=2) as pool:  # two reads of the stack, at the same time
-        config_read, outputs_read = pool.submit(cli.config), pool.submit(cli.outputs)
-        config, outputs = config_read.result(), outputs_read.result()
+    """Everything that can refuse, before anything is changed. The stack's outputs are read
+    (`pulumi stack output`) while its config is, and, when --to names a whole SHA, while the
+    registry is asked for its images."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outputs_read = pool.submit(cli.outputs)
+        config = stack_config(cli)
+        asked = (pool.submit(images_of, cli, config, args.to)
+                 if args.to and FULL_SHA.fullmatch(args.to) else None)
+        outputs = outputs_read.result()
     history: list[str] = []
     if args.to is None and not outputs.get("replacedSha"):
         history = deployed_shas(cli.history())
     target = choose_target(args.to, outputs, history)
 
-    registry_cfg = config.get("slipway:registry")
-    username = registry_cfg.get("username") if isinstance(registry_cfg, dict) else None
-    first = next(iter(image_refs(config, target.sha).values()))
-    registry = registry_for(cli, first.host, username if isinstance(username, str) else None)
-
     sha = target.sha
     if len(sha) < 40:
         environment = str(config.get("slipway:environment"))
-        sha = expand_prefix(sha, environment, registry.tags(first.repository))
+        first = next(iter(image_refs(config, sha).values()))
+        sha = expand_prefix(sha, environment, registry_of(cli, config, sha).tags(first.repository))
     current = outputs.get("deployedSha")
     current = current if isinstance(current, str) and current else None
     if sha == current:
         raise Refusal(f"the stack already runs {sha}; nothing to roll back.")
-    refs = image_refs(config, sha)
-    missing = missing_images(refs, registry)
+    refs, missing = asked.result() if asked is not None and sha == args.to else images_of(cli, config, sha)
     if missing:
         raise Refusal(
             f"cannot roll {cli.stack} back to {sha}: its image is no longer in the registry:\n"
@@ -265,14 +290,14 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
     return EXIT_OK
 
 
-def placed_in_file(args: argparse.Namespace) -> list[tuple[StackServer, str]]:
+def placed_in_file(cli: PulumiCli) -> list[tuple[StackServer, str]]:
     """Where the stack's config file places its services, read without Pulumi so that the
     connections open (and the switch-backs are prepared) while the checks run; [] when the file
-    is not a plain one. What is committed is what `pulumi config` places once every check has
-    passed: a file that says otherwise costs time (its preparations are cancelled, having
+    cannot say for certain. What is committed is what the checked config places once every check
+    has passed: a file that says otherwise costs time (its preparations are cancelled, having
     changed nothing), never a wrong switch."""
     try:
-        values = plain_config(args.stack, args.config_file, args.cwd)
+        values = cli.config_from_file(ROLLBACK_CONFIG_KEYS)
         return placements(values) if values else []
     except (KeyError, TypeError, ValueError, AttributeError):
         return []
@@ -288,7 +313,7 @@ def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = c
             # unless every check passes. No deploy key is decrypted unless one is needed.
             connections = resources.enter_context(
                 RollbackKeyConnections(rollback_key, current_actor(os.environ)))
-            early = placed_in_file(args)
+            early = placed_in_file(cli)
             connections.open(server.server for server, _ in early)
             # With the target known and no question to ask, each switch-back is also prepared
             # up to its first change (which waits for every check and the pin).

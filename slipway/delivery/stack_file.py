@@ -162,19 +162,80 @@ def set_plain_value(path: Path, key: str, value: str) -> bool:
     return True
 
 
-def plain_config(stack: str, config_file: Path | None, cwd: Path | None) -> dict[str, Any] | None:
-    """The plain (not `secure:`) values of the stack's config file as written in it, for a first
-    guess made without starting Pulumi; None when the file is not simply there to be read (the
-    caller then asks Pulumi, whose answer is the one that counts either way)."""
+
+def values_as_pulumi_reads_them(stack: str, config_file: Path | None, cwd: Path | None,
+                                keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """`keys` of the stack's config exactly as `pulumi config --json` would give them (structured
+    values as objects, others as strings, secret ones left out), read from the file alone; None
+    whenever that is not certain, and the caller asks Pulumi: a file that is not the plain case
+    (see stack_file), an ESC `environment:`, project-level config of any namespace but `pulumi:`,
+    a key written without its namespace, or a value that PyYAML (YAML 1.1) and Pulumi's yaml.v3
+    (1.2) might read differently (`on`, `1e5`, `0777`, a date, a null)."""
     path = stack_file(stack, config_file, cwd)
-    if path is None:
+    directory = cwd if cwd is not None else Path.cwd()
+    if path is None or any((directory / other).exists() for other in _OTHER_PROJECT_FILES):
         return None
     try:
-        document = _load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
+        project = _load((directory / "Pulumi.yaml").read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        document, tree = _load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
-    config = document.get("config") if isinstance(document, dict) else None
-    if not isinstance(config, dict):
+    project_config = project.get("config") or {} if isinstance(project, dict) else None
+    if not isinstance(project_config, dict) or any(not str(k).startswith("pulumi:") for k in project_config):
         return None
-    return {str(k): v for k, v in config.items()
-            if not (isinstance(v, dict) and set(v) == {"secure"})}
+    if not isinstance(document, dict) or "environment" in document:
+        return None
+    config = document.get("config") or {}
+    if not isinstance(config, dict) or any(":" not in str(k) for k in config):
+        return None
+    nodes = _entries(_entries(tree).get("config"))
+    values: dict[str, Any] = {}
+    for key in keys:
+        if key not in config:
+            continue
+        if _holds_secure(config[key]):
+            continue  # secret: `pulumi config --json` marks it so, and the caller leaves it out
+        node = nodes.get(key)
+        if node is None or not _read_alike(node):
+            return None
+        value = config[key]
+        values[key] = str(value) if isinstance(value, int) else value
+    return values
+
+
+def _entries(node: yaml.Node | None) -> dict[str, yaml.Node]:
+    """A mapping node's values by their (plain or quoted) key."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _holds_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(_holds_secure(v) for v in value.values())
+    return isinstance(value, list) and any(_holds_secure(v) for v in value)
+
+
+# YAML 1.2's core schema, which Pulumi's yaml.v3 follows: what a plain scalar other than a string is.
+_CORE_NOT_A_STRING = re.compile(
+    r"~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_PLAIN_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
+def _read_alike(node: yaml.Node) -> bool:
+    """Whether YAML 1.1 (PyYAML) and 1.2 read `node` alike: every scalar a string to both (quoted,
+    or plain and neither a 1.1 nor a 1.2 non-string) or a plain decimal whole number."""
+    if isinstance(node, yaml.MappingNode):
+        return all(_read_alike(k) and _read_alike(v) for k, v in node.value)
+    if isinstance(node, yaml.SequenceNode):
+        return all(_read_alike(item) for item in node.value)
+    if not isinstance(node, yaml.ScalarNode) or node.tag not in (
+            "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"):
+        return False  # an explicit tag, or PyYAML's bool, float, null, timestamp
+    if node.style:  # quoted, literal or folded: a string to both
+        return bool(node.tag == "tag:yaml.org,2002:str")
+    if node.tag == "tag:yaml.org,2002:int":
+        return bool(_PLAIN_DECIMAL.fullmatch(node.value))
+    return node.value != "" and not _CORE_NOT_A_STRING.fullmatch(node.value)

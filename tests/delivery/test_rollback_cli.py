@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -248,3 +249,26 @@ def test_the_pins_file_edit_is_read_by_pulumi(toy: Toy, shipped: str) -> None:
     done = toy.pulumi("config", "rm", "slipway:sha", config_file=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(toy.pulumi("config", "--json", config_file=True).stdout) == before
+
+
+@pytest.mark.parametrize("shipped", ["local", "dev", "uat", "prod"])
+def test_the_rollbacks_own_reading_of_the_config_file_is_pulumis(toy: Toy, shipped: str) -> None:
+    """The rollback reads the values it needs from the stack's file itself (no CLI start): on
+    every shipped stack file, with a secret in it and a pin, they are exactly what `pulumi config
+    --json` gives; a value YAML 1.1 and 1.2 read differently makes it ask Pulumi instead."""
+    from slipway.delivery.pulumi_cli import PulumiCli
+    from slipway.delivery.rollback import ROLLBACK_CONFIG_KEYS
+
+    toy.config_file.write_text((REPO / f"Pulumi.{shipped}.yaml").read_text())
+    done = toy.pulumi("config", "set", "--secret", "slipway:sshPrivateKey", "x", config_file=True)
+    assert done.returncode == 0, done.stderr
+    assert set_plain_value(toy.config_file, "slipway:sha", "1" * 36 + "e100")
+    cli = PulumiCli(stack="toy", config_file=toy.config_file, cwd=toy.project, env=toy.env)
+    from_file = cli.config_from_file(ROLLBACK_CONFIG_KEYS)
+    assert from_file is not None
+    from_pulumi = cli.config()
+    assert from_file == {k: v for k, v in from_pulumi.items() if k in ROLLBACK_CONFIG_KEYS}
+    toy.config_file.write_text(re.sub(r"(?m)^(\s*slipway:environment:).*$", r"\1 on",
+                                      toy.config_file.read_text(), count=1))
+    assert yaml.safe_load(toy.config_file.read_text())["config"]["slipway:environment"] is True
+    assert cli.config_from_file(ROLLBACK_CONFIG_KEYS) is None  # PyYAML: true; Pulumi: "on"

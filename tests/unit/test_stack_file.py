@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slipway.delivery.stack_file import set_plain_value, stack_file, with_value
+from slipway.delivery.stack_file import set_plain_value, stack_file, values_as_pulumi_reads_them, with_value
 
 SHA = "1" * 36 + "e100"  # a SHA that YAML 1.2 (Pulumi's yaml.v3) reads as a float unless quoted
 KEY = "slipway:sha"
@@ -135,3 +135,49 @@ def test_the_stack_file_is_found_as_pulumi_finds_it(tmp_path: Path) -> None:
         assert stack_file("prod", None, tmp_path) is None, other
         (tmp_path / other).unlink()
     assert stack_file("prod", None, tmp_path) == tmp_path / "Pulumi.prod.yaml"
+
+
+KEYS = ("slipway:environment", "slipway:registry", "slipway:server", "slipway:sshPrivateKey", "slipway:sha")
+
+
+def project_with(tmp_path: Path, stack_text: str, project_text: str = "name: slipway\n") -> Path:
+    (tmp_path / "Pulumi.yaml").write_text(project_text)
+    (tmp_path / "Pulumi.prod.yaml").write_text(stack_text)
+    return tmp_path
+
+
+def test_the_rollbacks_values_are_read_as_pulumi_config_json_gives_them(tmp_path: Path) -> None:
+    text = STACK + ("    slipway:server:\n        host: 203.0.113.10\n        port: 2222\n"
+                    "    slipway:sha: '0123'\n")
+    project = project_with(tmp_path, text)
+    assert values_as_pulumi_reads_them("prod", None, project, KEYS) == {
+        "slipway:environment": "prod", "slipway:registry": {"server": "registry.example.com/team"},
+        "slipway:server": {"host": "203.0.113.10", "port": 2222}, "slipway:sha": "0123"}
+    # A number at the top is a string to `pulumi config --json`; a secret is left out.
+    (project / "Pulumi.prod.yaml").write_text(STACK.replace("prod   #", "2024   #"))
+    assert values_as_pulumi_reads_them("prod", None, project, KEYS) == {
+        "slipway:environment": "2024", "slipway:registry": {"server": "registry.example.com/team"}}
+
+
+@pytest.mark.parametrize(("stack_text", "project_text"), [
+    (STACK.replace("prod   #", "on   #"), "name: slipway\n"),             # YAML 1.1 true, 1.2 "on"
+    (STACK + "    slipway:server:\n        host: no\n", "name: slipway\n"),  # the same, nested
+    (STACK + "    slipway:sha: 1.5e3\n", "name: slipway\n"),               # a string to 1.1, a float to 1.2
+    (STACK + "    slipway:sha: 0777\n", "name: slipway\n"),                # octal to 1.1, decimal to 1.2
+    (STACK + "    slipway:sha: 1:20\n", "name: slipway\n"),                # 80 to 1.1 (base 60)
+    (STACK + "    slipway:sha: 2024-01-01\n", "name: slipway\n"),          # a date to PyYAML
+    (STACK + "    environment: prod\n", "name: slipway\n"),                # no namespace
+    ("environment:\n  - prod-env\n" + STACK, "name: slipway\n"),          # ESC sets values too
+    (STACK, "name: slipway\nconfig:\n  slipway:environment: dev\n"),     # project-level value
+])
+def test_anything_pulumi_might_read_otherwise_is_left_to_pulumi(
+        tmp_path: Path, stack_text: str, project_text: str) -> None:
+    assert values_as_pulumi_reads_them("prod", None, project_with(tmp_path, stack_text, project_text),
+                                       KEYS) is None
+
+
+def test_a_stack_without_a_plain_file_is_left_to_pulumi(tmp_path: Path) -> None:
+    assert values_as_pulumi_reads_them("prod", None, tmp_path, KEYS) is None
+    project = project_with(tmp_path, STACK)
+    (project / "Pulumi.json").write_text("{}")
+    assert values_as_pulumi_reads_them("prod", None, project, KEYS) is None
