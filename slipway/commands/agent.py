@@ -606,15 +606,11 @@ remove() {
 # switch-back: the live release's traffic goes back to the retained release of SHA (by default
 # the one it replaced): started if it stopped, at once if it still drains or stands by; the same
 # health gate and switch as a deploy, with the settings the last deploy recorded. Exit 3: this
-# server has no such release on the other port (a deploy of it is needed). With --confirm, it
-# stops once it knows it can switch (nothing changed yet, the service locked) and goes on only
-# when stdin's first line is "go": the client prepares while its own checks still run.
-# Exit 4: not confirmed, nothing changed.
+# server has no such release on the other port (a deploy of it is needed).
 switch_back() {
-  operation=rollback actor=unknown sha="" confirm=0
+  operation=rollback actor=unknown sha=""
   while [ $# -gt 0 ]; do
     case $1 in
-      --confirm) confirm=1; shift; continue ;;
       --dir) dir=$2 ;; --sha) sha=$2 ;; --where) where=$2 ;; --actor) actor=$2 ;;
       *) log "switch-back: unknown option $1"; exit 2 ;;
     esac
@@ -648,12 +644,6 @@ switch_back() {
   release_state "$name" "$back_port"
   if [ "$st_exists" != 1 ] || [ "$st_sha" != "$sha" ]; then
     log "no retained release of $sha on port $back_port"; exit 3
-  fi
-  if [ "$confirm" = 1 ]; then
-    answer=$(timeout 120 head -n 1 || true)
-    if [ "$answer" != go ]; then
-      log "switch-back of $service to $sha not confirmed: nothing changed"; exit 4
-    fi
   fi
   # Its own retirement (drain or standby) ends here: it takes the traffic again. Any other one
   # holds the port it needs, so that one finishes first.

@@ -47,6 +47,7 @@ from slipway.actor import current_actor
 from slipway.delivery.history import SHA_KEY, deployed_shas, release_message
 from slipway.delivery.pulumi_cli import PulumiCli, PulumiError
 from slipway.delivery.registry import Credentials, ImageRef, Registry, RegistryError
+from slipway.delivery.remote import Server
 from slipway.delivery.rollback_target import (
     Refusal,
     choose_target,
@@ -186,6 +187,17 @@ def restore_pin(cli: PulumiCli, checked: Checked) -> None:
         cli.remove_config(SHA_KEY)
 
 
+def placed(checked: Checked) -> list[tuple[StackServer, str]]:
+    """Where the checked config places the services; [] (and the `up` does it all) when it
+    cannot say."""
+    try:
+        return placements(checked.config)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        print(f"switch-back skipped ({type(err).__name__}: {err}); pulumi up deploys the release",
+              file=sys.stderr)
+        return []
+
+
 def deploy_keys(checked: Checked, keys: Future[dict[str, Secret]] | None) -> dict[str, Secret] | None:
     """The deploy keys for step 4, or None when there is nothing to switch back (no servers in
     the config, --engine-only) or they could not be read (then the `up` does it all)."""
@@ -245,14 +257,17 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
     rollback lasts until the next release, from a laptop exactly as from the workflow's
     throwaway runner. With `connections` (the rollback key's), the switch-back goes through
     them and decrypts the deploy keys only for a server they cannot switch."""
+    with_key = connections is not None and bool(placed(checked))
     secrets, in_file = pin(cli, checked, keys)
-    with_key = connections is not None and bool(placements(checked.config))
     switched: list[Outcome] = []
     switching, code = secrets is not None or with_key, 1
     try:
-        if with_key:
-            switched = [o for o in switch_first(checked, once(cli.secret_values), connections)
-                        if o.switched]
+        if with_key and connections is not None:
+            try:
+                switched = [o for o in switch_first(checked, once(cli.secret_values), connections)
+                            if o.switched]
+            finally:
+                connections.close()  # no key held in an ssh-agent, no connection, during the `up`
         elif secrets is not None:
             switched = [o for o in switch_first(checked, secrets) if o.switched]
         switching = False
@@ -290,15 +305,14 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
     return EXIT_OK
 
 
-def placed_in_file(cli: PulumiCli) -> list[tuple[StackServer, str]]:
-    """Where the stack's config file places its services, read without Pulumi so that the
-    connections open (and the switch-backs are prepared) while the checks run; [] when the file
-    cannot say for certain. What is committed is what the checked config places once every check
-    has passed: a file that says otherwise costs time (its preparations are cancelled, having
-    changed nothing), never a wrong switch."""
+def servers_in_file(cli: PulumiCli) -> list[Server]:
+    """The servers the stack's config file names, read without Pulumi so that their connections
+    open while the checks run; [] when the file cannot say for certain. The switch-backs go to
+    the servers of the checked config: a file that says otherwise costs time, never a wrong
+    server."""
     try:
         values = cli.config_from_file(ROLLBACK_CONFIG_KEYS)
-        return placements(values) if values else []
+        return [server.server for server, _ in placements(values)] if values else []
     except (KeyError, TypeError, ValueError, AttributeError):
         return []
 
@@ -313,13 +327,7 @@ def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = c
             # unless every check passes. No deploy key is decrypted unless one is needed.
             connections = resources.enter_context(
                 RollbackKeyConnections(rollback_key, current_actor(os.environ)))
-            early = placed_in_file(cli)
-            connections.open(server.server for server, _ in early)
-            # With the target known and no question to ask, each switch-back is also prepared
-            # up to its first change (which waits for every check and the pin).
-            if args.yes and args.to and FULL_SHA.fullmatch(args.to):
-                for server, service in early:
-                    connections.prepare(server, service, args.to)
+            connections.open(servers_in_file(cli))
             return checked_run(args, cli, ask, None, connections)
         # The deploy keys are decrypted while the checks run (one `pulumi config
         # --show-secrets`); nothing uses them unless every check passes.

@@ -10,10 +10,10 @@ serving) is left to that `up`, which deploys the release there the ordinary way.
 
 With the stack's rollback key (`SLIPWAY_ROLLBACK_KEY`, slipway.rollback_key) each server gets one
 shared SSH connection, opened as soon as the server is known, while the rollback's checks still
-run; every service's switch-back then goes through the key's gate on the server
-(slipway.commands.rollback_gate) without waiting for the stack's deploy keys to be decrypted.
-Where the key cannot do it (not installed there, or that server has no gate or agent of this
-version yet) the deploy key does, as without it.
+run (nothing runs through it before they pass); every service's switch-back then goes through
+the key's gate on the server (slipway.commands.rollback_gate) without waiting for the stack's
+deploy keys to be decrypted. Where the key cannot do it (not installed there, or that server has
+no gate or agent of this version yet) the deploy key does, as without it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 from slipway.commands.agent import render_agent
 from slipway.commands.deploy import switch_back_command
-from slipway.commands.rollback_gate import AGENT_MISSING, GATE_REFUSED, NOT_CONFIRMED, gate_request
+from slipway.commands.rollback_gate import AGENT_MISSING, GATE_REFUSED, gate_request
 from slipway.delivery.pulumi_cli import structured
 from slipway.delivery.remote import RemoteShell, Server, remote_shell, shared_connection
 from slipway.delivery.servers import StackServer, deploy_key, servers_of
@@ -36,8 +36,11 @@ from slipway.rollback_key import ENV_VAR as ROLLBACK_KEY_ENV
 from slipway.secret import Secret
 
 SWITCHED, NOT_RETAINED = 0, 3  # the agent's exit codes; anything else failed
-# Through the rollback key, these mean the key could not try (ssh's own 255 included): the
-# deploy key does it instead. Any other code is the agent's answer, final either way.
+TIMED_OUT = -2
+# Through the rollback key, these mean the key could not do it: no connection (-1), ssh's own
+# failure (255: refused, or the connection lost, after which the agent, serialised by its lock and
+# a no-op for a release already live, may safely run again), no gate or agent of this version.
+# The deploy key does it instead. Any other code is the agent's answer, final either way.
 _KEY_COULD_NOT = (-1, 255, AGENT_MISSING, GATE_REFUSED)
 DeployKeys = Callable[[], Mapping[str, Secret]]
 
@@ -70,70 +73,28 @@ def placements(config: Mapping[str, Any]) -> list[tuple[StackServer, str]]:
     return placed
 
 
-@dataclass
-class Prepared:
-    """A switch-back started through the gate: the agent has checked that it can be done, holds
-    the service's lock and waits for "go" before its first change. `commit` or `cancel` ends it."""
-
-    where: str
-    service: str
-    process: subprocess.Popen[str] | None
-    error: str = ""  # why it could not be started (process is None)
-
-    def commit(self) -> Outcome:
-        if self.process is None:
-            return Outcome(self.where, self.service, -1, self.error, "rollback key")
-        try:
-            _, err = self.process.communicate("go\n", timeout=330)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
-            return Outcome(self.where, self.service, -1, "timed out after 330 s", "rollback key")
-        lines = [line for line in err.splitlines() if line.strip()]
-        return Outcome(self.where, self.service, self.process.returncode, lines[-1] if lines else "",
-                       "rollback key")
-
-    def cancel(self) -> None:
-        """No "go": the agent lets the service go, having changed nothing."""
-        if self.process is None:
-            return
-        try:
-            self.process.communicate("", timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
-
-
-_Placement = tuple[Server, str, str, str]  # server, deploy dir, service, sha
-
-
 class RollbackKeyConnections:
     """One shared SSH connection per server, authenticated with the rollback key, each opened
-    in the background as soon as `open` names its server, and the switch-backs prepared through
-    them (`prepare`, then `take`); on exit, every prepared one not taken is cancelled and the
-    connections are closed."""
+    in the background as soon as `open` names its server (while the rollback's checks run);
+    every switch-back through the key is a channel of it. All closed on exit."""
 
     def __init__(self, key: Secret, actor: str) -> None:
         self._key = key
         self._actor = actor
         self._lock = threading.Lock()
         self._opened: dict[Server, Future[RemoteShell]] = {}
-        self._prepared: dict[_Placement, Future[Prepared]] = {}
-        self._taken: set[_Placement] = set()
         self._connecting = ThreadPoolExecutor(max_workers=8)
-        self._preparing = ThreadPoolExecutor(max_workers=8)
         self._stack = ExitStack()
 
     def __enter__(self) -> RollbackKeyConnections:
         return self
 
     def __exit__(self, *_: object) -> None:
-        with self._lock:
-            left = [f for p, f in self._prepared.items() if p not in self._taken]
-        for future in left:
-            future.result().cancel()
-        self._preparing.shutdown(wait=True)
-        self._connecting.shutdown(wait=True)
+        self.close()
+
+    def close(self) -> None:
+        """Every connection closed and its private ssh-agent stopped (at once, also on errors)."""
+        self._connecting.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             self._stack.close()
 
@@ -148,21 +109,22 @@ class RollbackKeyConnections:
         self.open([server])
         return self._opened[server].result()
 
-    def prepare(self, server: StackServer, service: str, sha: str) -> None:
-        """Starts the switch-back of `service` on `server` to `sha`, up to its "go"."""
-        placement = (server.server, server.deploy_dir, service, sha)
-        with self._lock:
-            if placement not in self._prepared:
-                self._prepared[placement] = self._preparing.submit(self.start, server, service, sha)
-
-    def take(self, server: StackServer, service: str, sha: str) -> Prepared:
-        """That switch-back, prepared (now, if it was not yet), for its caller to commit."""
-        placement = (server.server, server.deploy_dir, service, sha)
-        self.prepare(server, service, sha)
-        with self._lock:
-            self._taken.add(placement)
-            future = self._prepared[placement]
-        return future.result()
+    def switch(self, server: StackServer, service: str, sha: str) -> Outcome:
+        """One service on one server through the key's gate; never raises. Its code is the
+        agent's, or the gate's, or ssh's 255, or -1 when there was no connection to run it on."""
+        where = server.server.where
+        try:
+            shell = self.shell(server.server)
+        except Exception as err:
+            return Outcome(where, service, -1, f"{type(err).__name__}: {err}", "rollback key")
+        request = gate_request(server.deploy_dir, service, sha, where, self._actor)
+        try:
+            done = subprocess.run(shell.argv(request), stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, env=shell.env, timeout=330, check=False)
+        except subprocess.TimeoutExpired:
+            return Outcome(where, service, TIMED_OUT, "no answer within 330 s", "rollback key")
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        return Outcome(where, service, done.returncode, lines[-1] if lines else "", "rollback key")
 
     def _connect(self, server: Server) -> RemoteShell:
         connection = shared_connection(server, self._key, f"the rollback key ({ROLLBACK_KEY_ENV})")
@@ -170,28 +132,6 @@ class RollbackKeyConnections:
         with self._lock:
             self._stack.push(connection.__exit__)
         return shell
-
-    def start(self, server: StackServer, service: str, sha: str) -> Prepared:
-        """A switch-back started now, up to its "go" (its caller commits or cancels it)."""
-        where = server.server.where
-        try:
-            shell = self.shell(server.server)
-            request = gate_request(server.deploy_dir, service, sha, where, self._actor)
-            process = subprocess.Popen(shell.argv(request), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, env=shell.env)
-        except Exception as err:
-            return Prepared(where, service, None, f"{type(err).__name__}: {err}")
-        return Prepared(where, service, process)
-
-
-def through_gate(server: StackServer, service: str, connections: RollbackKeyConnections,
-                 sha: str) -> Outcome:
-    """One service on one server, through the rollback key's gate; never raises. A switch-back
-    prepared so long before that its agent stopped waiting is prepared again."""
-    outcome = connections.take(server, service, sha).commit()
-    if outcome.code == NOT_CONFIRMED:
-        outcome = connections.start(server, service, sha).commit()
-    return outcome
 
 
 def switch_one(server: StackServer, service: str, secrets: Mapping[str, Secret] | DeployKeys,
@@ -224,7 +164,7 @@ def switch_back(config: Mapping[str, Any], secrets: Mapping[str, Secret] | Deplo
 
     def one(server: StackServer, service: str) -> Outcome:
         if connections is not None:
-            tried = through_gate(server, service, connections, sha)
+            tried = connections.switch(server, service, sha)
             if tried.code not in _KEY_COULD_NOT:
                 return tried
             fallback = switch_one(server, service, secrets, environment, sha, actor)
