@@ -102,7 +102,7 @@ def _one_server(pipeline: str, cfg: StackConfig, parent: pulumi.Resource, server
     # "<pipeline>-server" for the one server, as before several servers existed.
     rollback_key = stack_rollback_key(cfg)
     agent = ServerAgent(server_resource_name(pipeline, named, "agent") if named else f"{pipeline}-server",
-                        ServerAgentArgs(server=server, environment=cfg.environment,
+                        ServerAgentArgs(server=server, stack=cfg.stack, environment=cfg.environment,
                                         rollback_public_key=rollback_key.public if rollback_key else None),
                         opts=with_alias(waits, was("server")))
     runs_here = [svc for svc in cfg.services if server.name in {s.name for s in cfg.servers_of(svc)}]

@@ -9,7 +9,12 @@ import pulumi_command as command
 
 from components.outputs import secret
 from slipway.commands.agent import agent_path, install_command, render_agent
-from slipway.commands.rollback_gate import install_key_command, remove_key_command, render_gate
+from slipway.commands.rollback_gate import (
+    install_key_command,
+    line_comment,
+    remove_key_command,
+    render_gate,
+)
 from slipway.config import ServerConfig
 from slipway.ssh import ssh_connection
 
@@ -17,6 +22,7 @@ from slipway.ssh import ssh_connection
 @dataclass(frozen=True)
 class ServerAgentArgs:
     server: ServerConfig
+    stack: str
     environment: str
     # The stack's rollback key (slipway:rollbackKey), installed behind its gate; None: not used.
     rollback_public_key: str | None = None
@@ -43,11 +49,13 @@ class ServerAgent(pulumi.ComponentResource):
         )
         if args.rollback_public_key:
             gate = render_gate(server.deploy_dir, args.environment)
+            comment = line_comment(args.stack, args.environment, server.name, server.deploy_dir)
             command.remote.Command(
                 f"{name}-rollback-key",
                 connection=ssh_connection(server),
-                create=install_key_command(server.deploy_dir, args.environment, args.rollback_public_key),
-                delete=remove_key_command(server.deploy_dir, args.environment),
+                create=install_key_command(server.deploy_dir, args.environment, args.rollback_public_key,
+                                           comment),
+                delete=remove_key_command(server.deploy_dir, args.environment, comment),
                 stdin=secret(gate),  # the gate's text, as the agent's (policy: stdin is secret)
                 add_previous_output_in_env=False,
                 opts=pulumi.ResourceOptions(parent=self),

@@ -7,22 +7,25 @@ request in SSH_ORIGINAL_COMMAND. The gate accepts exactly `switch-back DIGEST SE
 ACTOR`, each word checked against a closed set of characters, and runs that switch-back of its
 own environment's service with an agent the deploys installed (DIGEST names its version); it
 never takes a script or a path from the client. Anything else is refused with GATE_REFUSED.
-The switch-back runs with --confirm: it checks that it can be done, then waits for "go" on
-stdin (NOT_CONFIRMED, nothing changed, on anything else), so a client can prepare it while its
-own checks run and commit it when they pass.
+The switch-back goes to any release the service retains there (the one the live release
+replaced, or one further back, as `slipway rollback --to` may ask), and the audit log records
+its actor as `rollback-key:<ACTOR>`.
+
+Each server's line is named by a comment of its own (environment, and a hash of stack, server
+name and deploy dir), so that two stacks sharing a deploy user, or a server's resource renamed
+(created under the new name before the old one is deleted), never remove each other's line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 
 from slipway.commands.agent import AGENT_DIR, agent_path
-from slipway.rollback_key import comment
 
 AGENT_MISSING = 10  # that version of the agent is not on the server (no deploy installed it)
 GATE_REFUSED = 11  # the request is not one the gate runs
-NOT_CONFIRMED = 4  # the agent's: the client did not say "go" (nothing changed)
 _UNSAFE = re.compile(r"[^A-Za-z0-9@.:_-]")
 
 
@@ -62,37 +65,58 @@ agent={root}/{AGENT_DIR}/agent-$2.sh
 if [ ! -s "$agent" ]; then
   echo "slipway rollback gate: agent $2 is not installed here" >&2; exit {AGENT_MISSING}
 fi
-exec timeout --kill-after=15 300 sh "$agent" switch-back --confirm --dir "{root}/{environment}/$3" \\
-  --sha "$4" --where "$5" --actor "$6"
+exec timeout --kill-after=15 300 sh "$agent" switch-back --dir "{root}/{environment}/$3" \\
+  --sha "$4" --where "$5" --actor "rollback-key:$6"
 """
 
 
-def authorized_line(deploy_dir: str, environment: str, public_key: str) -> str:
+def line_comment(stack: str, environment: str, server: str, deploy_dir: str) -> str:
+    """The comment that names one server's line of this stack's rollback key."""
+    digest = hashlib.sha256(f"{stack}\0{server}\0{deploy_dir.rstrip('/')}".encode()).hexdigest()[:10]
+    return f"slipway-rollback-{environment}-{digest}"
+
+
+def authorized_line(deploy_dir: str, environment: str, public_key: str, comment: str) -> str:
     """The rollback key's `authorized_keys` line: forced through the gate, nothing else allowed."""
-    return f'restrict,command="sh {gate_path(deploy_dir, environment)}" {public_key}'
+    key_type, blob = public_key.split()[:2]
+    return f'restrict,command="sh {gate_path(deploy_dir, environment)}" {key_type} {blob} {comment}'
 
 
-def install_key_command(deploy_dir: str, environment: str, public_key: str) -> str:
+# Both edits of `authorized_keys` hold a lock (two stacks' `up` on one deploy user at once; one
+# left by an edit killed is stale after two minutes), write through a symlink to the file it
+# names, and replace that file whole, mode 0600.
+_KEYS_EDIT = (
+    'set -eu; umask 077; mkdir -p ~/.ssh; l=~/.ssh/.slipway-keys.lock; n=0;'
+    ' until mkdir "$l" 2>/dev/null; do n=$((n + 1)); [ "$n" -lt 300 ] || { echo "slipway: $l is held" >&2;'
+    ' exit 1; }; if [ -n "$(find "$l" -maxdepth 0 -mmin +2 2>/dev/null)" ]; then rm -rf "$l"; fi;'
+    ' sleep 0.1; done; t=""; g=""; trap \'rm -rf "$l" ${t:+"$t"} ${g:+"$g"}\' EXIT;'
+    ' f=$(readlink -f ~/.ssh/authorized_keys 2>/dev/null || echo ~/.ssh/authorized_keys);'
+    ' t=$(mktemp "$(dirname "$f")/.slipway-keys.XXXXXX");'
+    ' if [ -f "$f" ]; then awk -v c="$1" \'$NF != c\' "$f" > "$t"; fi;'
+)
+
+
+def install_key_command(deploy_dir: str, environment: str, public_key: str, comment: str) -> str:
     """Writes the gate (from stdin) and puts the key's line in the deploy user's `authorized_keys`
-    in place of any earlier line of this environment's rollback key; both files replaced whole."""
-    script = (
-        'set -eu; umask 077; mkdir -p "$1" ~/.ssh; g=$(mktemp "$1/.gate.XXXXXX"); cat > "$g";'
-        ' chmod 755 "$g"; mv -f "$g" "$2"; f=~/.ssh/authorized_keys; t=$(mktemp ~/.ssh/.keys.XXXXXX);'
-        ' if [ -f "$f" ]; then awk -v c="$3" \'$NF != c\' "$f" > "$t"; fi; printf \'%s\\n\' "$4" >> "$t";'
-        ' chmod 600 "$t"; mv -f "$t" "$f"'
-    )
+    in place of this server's earlier line (`comment`); every other line is kept."""
     gate = gate_path(deploy_dir, environment)
-    return shlex.join(["sh", "-c", script, "slipway-rollback-key", gate.rsplit("/", 1)[0], gate,
-                       comment(environment), authorized_line(deploy_dir, environment, public_key)])
-
-
-def remove_key_command(deploy_dir: str, environment: str) -> str:
-    """Takes this environment's rollback key out of `authorized_keys` and removes its gate."""
     script = (
-        'set -eu; umask 077; f=~/.ssh/authorized_keys; if [ -f "$f" ]; then t=$(mktemp ~/.ssh/.keys.XXXXXX);'
-        ' awk -v c="$1" \'$NF != c\' "$f" > "$t"; chmod 600 "$t"; mv -f "$t" "$f"; fi; rm -f "$2"'
+        _KEYS_EDIT + ' printf \'%s\\n\' "$2" >> "$t"; chmod 600 "$t"; mkdir -p "$(dirname "$3")";'
+        ' g=$(mktemp "$(dirname "$3")/.gate.XXXXXX"); cat > "$g"; chmod 755 "$g"; mv -f "$g" "$3";'
+        ' mv -f "$t" "$f"'
     )
-    return shlex.join(["sh", "-c", script, "slipway-rollback-key", comment(environment),
+    return shlex.join(["sh", "-c", script, "slipway-rollback-key", comment,
+                       authorized_line(deploy_dir, environment, public_key, comment), gate])
+
+
+def remove_key_command(deploy_dir: str, environment: str, comment: str) -> str:
+    """Takes this server's line (`comment`) out of `authorized_keys`; the gate goes too unless
+    another line (another stack's or server's of this deploy dir) still runs it."""
+    script = (
+        _KEYS_EDIT + ' chmod 600 "$t"; mv -f "$t" "$f"; t="";'
+        ' grep -qF "command=\\"sh $2\\"" "$f" 2>/dev/null || rm -f "$2"'
+    )
+    return shlex.join(["sh", "-c", script, "slipway-rollback-key", comment,
                        gate_path(deploy_dir, environment)])
 
 

@@ -49,7 +49,8 @@ def ssh_argv(server: Server, known_hosts: Path, command: str, control: Path | No
 
 @contextmanager
 def remote_shell(server: Server, private_key: Secret,
-                 key_name: str = "the deploy key (slipway:sshPrivateKey)") -> Iterator[RemoteShell]:
+                 key_name: str = "the deploy key (slipway:sshPrivateKey)",
+                 lifetime: int | None = None) -> Iterator[RemoteShell]:
     """A private ssh-agent holding the key, and a known_hosts of the pinned key; both gone after."""
     workdir = Path(tempfile.mkdtemp(prefix="slipway-ssh-"))
     agent_pid = 0
@@ -67,7 +68,9 @@ def remote_shell(server: Server, private_key: Secret,
                 agent_pid = int(part.split("=", 1)[1])
         env = {**os.environ, "SSH_AUTH_SOCK": str(socket)}
         # OpenSSH reads a key only with its final newline (config values lose it).
-        added = subprocess.run(["ssh-add", "-q", "-"], input=private_key.reveal().rstrip("\n") + "\n",
+        # A lifetime bounds how long the agent holds the key even if it outlives this process.
+        limit = ["-t", str(lifetime)] if lifetime else []
+        added = subprocess.run(["ssh-add", "-q", *limit, "-"], input=private_key.reveal().rstrip("\n") + "\n",
                                capture_output=True,
                                text=True, env=env, check=False)
         if added.returncode != 0:
@@ -86,7 +89,8 @@ def shared_connection(server: Server, private_key: Secret, key_name: str,
     """One SSH connection, authenticated once, that every call through the returned shell
     reuses (OpenSSH's ControlMaster, its socket in the private directory): a call then costs a
     new channel, not a handshake. Raises RemoteError naming the server when it cannot connect."""
-    with remote_shell(server, private_key, key_name) as shell:
+    # The key is needed only to authenticate the one connection: the agent drops it after 10 min.
+    with remote_shell(server, private_key, key_name, lifetime=600) as shell:
         control = shell.known_hosts.parent / "control"
         log = shell.known_hosts.parent / "master.log"
         master = [*ssh_options(server, shell.known_hosts), "-o", "ControlMaster=yes", "-o",

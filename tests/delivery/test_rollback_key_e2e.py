@@ -5,12 +5,13 @@ One environment lives through the module in order: turning the key on for a depl
 installs it behind its gate and publishes it to the GitHub environment, changing nothing else;
 the key runs nothing but the gate's switch-back; `slipway rollback` given the published key (as
 the rollback workflow is) switches both services back through it with zero failed requests; a
-key that is not the stack's falls back to the deploy key; a rollback its checks refuse cancels
-the switch-backs it prepared meanwhile; `pulumi destroy` takes the key out of `authorized_keys`.
+key that is not the stack's falls back to the deploy key; a rollback its checks refuse changes
+nothing though its connections opened; `pulumi destroy` takes the key out of `authorized_keys`.
 """
 
 from __future__ import annotations
 
+import json
 import pwd
 import subprocess
 from collections.abc import Iterator
@@ -55,6 +56,15 @@ def authorized_keys(ws: Workspace) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+def deploy_dir(ws: Workspace) -> Path:
+    return Path(str(ws.base_config()["slipway:server"]["deployDir"]))
+
+
+def audit_log(ws: Workspace) -> str:
+    path = deploy_dir(ws) / ".slipway" / "audit.log"
+    return path.read_text() if path.exists() else ""
+
+
 def published_key(ws: Workspace) -> str:
     """SLIPWAY_ROLLBACK_KEY as the GitHub environment holds it (the double keeps it readable)."""
     owner = ws.sandbox.get("SANDBOX_GITHUB_OWNER", "slipway-bot")
@@ -95,27 +105,31 @@ def changed(ws: Workspace) -> dict[str, str]:
     return found
 
 
+def our_lines(ws: Workspace) -> list[str]:
+    return [line for line in authorized_keys(ws)
+            if line.split()[-1].startswith(f"slipway-rollback-{ws.env_name}-")]
+
+
 def test_1_turning_the_key_on_for_a_deployed_stack_adds_it_and_changes_nothing_else(ws: Workspace) -> None:
     assert_up(ws.up())
-    assert not [line for line in authorized_keys(ws) if f"slipway-rollback-{ws.env_name}" in line]
+    assert not our_lines(ws)
     ws.update_config(rollbackKey=True)
     assert_up(ws.up())
     assert changed(ws) == {"app-server-rollback-key": "create", f"app-github-secret-{ENV_VAR}": "create"}
-    ours = [line for line in authorized_keys(ws) if line.endswith(f" slipway-rollback-{ws.env_name}")]
+    ours = our_lines(ws)
     assert len(ours) == 1
     assert ours[0].startswith('restrict,command="sh ') and f"rollback-gate-{ws.env_name}.sh\" " in ours[0]
     key = published_key(ws)
     assert key.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     # The published key is the installed one, and the stack's own: derived from its deploy key.
     deploy_key = Path(ws.sandbox["SANDBOX_SSH_KEY_FILE"]).read_text()
-    assert derive(ws.env_name, ws.env_name, [Secret(deploy_key)]).private.reveal() == key
-    assert ours[0].split('" ', 1)[1] == derive(ws.env_name, ws.env_name, [Secret(deploy_key)]).public
+    derived = derive(ws.env_name, ws.env_name, [Secret(deploy_key)])
+    assert derived.private.reveal() == key
+    assert ours[0].split('" ', 1)[1].split()[:2] == derived.public.split()[:2]
     # A second `up` changes nothing: the key and its secret are the same on every run.
     assert_up(ws.up())
-    assert ws.operations("app-server-rollback-key") == []
-    assert ws.operations(f"app-github-secret-{ENV_VAR}") == []
-    assert published_key(ws) == key and len([
-        line for line in authorized_keys(ws) if line.endswith(f" slipway-rollback-{ws.env_name}")]) == 1
+    assert changed(ws) == {}
+    assert published_key(ws) == key and our_lines(ws) == ours
 
 
 def test_2_the_key_runs_nothing_but_the_gate(ws: Workspace) -> None:
@@ -130,9 +144,9 @@ def test_2_the_key_runs_nothing_but_the_gate(ws: Workspace) -> None:
         assert done.returncode == 11, (command, done.returncode, done.stdout, done.stderr)
         assert "uid=" not in done.stdout + done.stderr and "root:" not in done.stdout
         assert "slipway rollback gate: refused" in done.stderr
-    # No shell and no forwarding either: a port forward is refused by sshd itself.
-    forward = with_key(ws, key, "-N", "-o", "ExitOnForwardFailure=yes", "-L", "0:127.0.0.1:22")
-    assert forward.returncode != 0
+    # No forwarding either: sshd refuses to listen for the key (`restrict`).
+    forward = with_key(ws, key, "-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:22")
+    assert forward.returncode == 255 and "forwarding failed" in forward.stderr, forward.stderr
     # An agent version the server never had: the gate says so (the CLI then uses the deploy key).
     missing = with_key(ws, key, f"switch-back {'0' * 12} backend {sha} w a")
     assert missing.returncode == 10 and "is not installed here" in missing.stderr
@@ -152,6 +166,12 @@ def test_3_a_rollback_given_the_key_switches_back_through_it(ws: Workspace) -> N
     assert traffic.failures == 0, traffic.summary()
     assert traffic.shas[0] == current and traffic.shas[-1] == previous
     assert outputs(ws)["deployedSha"] == previous
+    # The server's audit log says the key did it, and for whom.
+    audit = [entry for entry in map(json.loads, audit_log(ws).splitlines())
+             if entry["environment"] == ws.env_name and entry["operation"] == "rollback"][-2:]
+    assert {(a["service"], a["operation"], a["result"], a["sha"]) for a in audit} == {
+        ("backend", "rollback", "rolled-back", previous), ("frontend", "rollback", "rolled-back", previous)}
+    assert all(a["actor"].startswith("rollback-key:") for a in audit)
     key_lines = [line for line in key.splitlines() if line and not line.startswith("-----")]
     output = done.stdout + done.stderr
     assert not [s for s in [*secret_values(ws), *key_lines] if s in output]
@@ -171,30 +191,25 @@ def test_4_a_key_that_is_not_the_stacks_falls_back_to_the_deploy_key(ws: Workspa
     assert outputs(ws)["deployedSha"] == target
 
 
-def test_5_a_refused_rollback_cancels_what_it_prepared_and_changes_nothing(ws: Workspace) -> None:
+def test_5_a_refused_rollback_changes_nothing(ws: Workspace) -> None:
     serving, gone = ws.shas[-1], ws.shas[-2]  # the release test_4 replaced is retained, its tag goes
     host = ws.registry.split("/")[0]
     delete_tag(host, f"{ws.env_name}/projectmeats-backend", f"{ws.env_name}-{gone}")
-    config_before = ws.config_file.read_text()
+    config_before, audit_before = ws.config_file.read_text(), audit_log(ws)
     with Traffic(ws.url) as traffic:
         done = rollback_with(ws, published_key(ws), "--to", gone)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "its image is no longer in the registry" in done.stderr and "Nothing was changed." in done.stderr
     assert "switched back" not in done.stdout
     assert traffic.failures == 0 and set(traffic.shas) == {serving}, traffic.summary()
-    assert ws.config_file.read_text() == config_before
+    assert ws.config_file.read_text() == config_before and audit_log(ws) == audit_before
     assert outputs(ws)["deployedSha"] == serving
-    # The switch-backs it prepared while checking were told no: they let their services go.
-    deploy_dir = Path(str(ws.base_config()["slipway:server"]["deployDir"]))
-    for service in ("backend", "frontend"):
-        assert not (deploy_dir / ws.env_name / service / ".lock").exists()
-    assert "switch-back --confirm" not in subprocess.run(["ps", "-eo", "args"], capture_output=True,
-                                                         text=True, check=True).stdout
 
 
 def test_6_destroy_takes_the_key_out(ws: Workspace) -> None:
     done = ws.pulumi("destroy", "--yes", "--skip-preview")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert not [line for line in authorized_keys(ws) if f"slipway-rollback-{ws.env_name}" in line]
+    assert not our_lines(ws)
+    assert not Path(deploy_dir(ws), ".slipway", f"rollback-gate-{ws.env_name}.sh").exists()
     # The sandbox's own deploy key is still there.
     assert [line for line in authorized_keys(ws) if line.endswith(" slipway-sandbox-deploy")]

@@ -104,7 +104,7 @@ def test_no_secret_or_untrusted_input_is_expanded_inside_a_script() -> None:
 
 def test_secrets_are_never_echoed() -> None:
     secret_vars = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN", "AWS_SECRET_ACCESS_KEY",
-                   "GITHUB_TOKEN", "PULUMI_BACKEND_URL")
+                   "GITHUB_TOKEN", "PULUMI_BACKEND_URL", "ROLLBACK_KEY", "rollback_key")
     for name, script in run_scripts():
         assert "set -x" not in script, name
         for line in script.splitlines():
@@ -122,6 +122,17 @@ def test_secrets_go_only_to_the_steps_that_use_them() -> None:
             for step in job.get("steps", []):
                 if "secrets." in yaml.safe_dump(step.get("env", {})):
                     assert "run" in step, (path.name, step)  # never to a third-party action
+
+
+def test_the_rollback_key_reaches_the_rollback_command_alone() -> None:
+    step = next(s for s in load("release.yml")["jobs"]["release"]["steps"] if s.get("name") == "rollback")
+    assert step["env"]["ROLLBACK_KEY"] == "${{ secrets.SLIPWAY_ROLLBACK_KEY }}"
+    lines = [line.strip() for line in step["run"].splitlines()]
+    # Out of the environment before anything runs (env.sh starts pulumi), then given to one command.
+    assert lines[:2] == ["rollback_key=${ROLLBACK_KEY:-}", "unset ROLLBACK_KEY"]
+    uses = [line for line in lines if "rollback_key" in line]
+    assert uses[1:] == ['SLIPWAY_ROLLBACK_KEY="${rollback_key}" .venv/bin/python -m slipway.delivery.rollback'
+                        ' "${args[@]}"']
 
 
 def test_actions_are_pinned_by_commit() -> None:

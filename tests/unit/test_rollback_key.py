@@ -5,6 +5,7 @@ a stand-in agent, and the `authorized_keys` edits run against a temporary home."
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ from slipway.commands.rollback_gate import (
     gate_path,
     gate_request,
     install_key_command,
+    line_comment,
     remove_key_command,
     render_gate,
     safe_word,
@@ -57,8 +59,15 @@ def test_another_stack_or_deploy_key_gives_another_key_and_order_does_not_matter
 
 def test_the_authorized_keys_line_forces_the_gate_with_nothing_else_allowed() -> None:
     public = derive("dev", "dev", DEPLOY).public
-    assert authorized_line("/srv/slipway/", "dev", public) == (
-        f'restrict,command="sh /srv/slipway/.slipway/rollback-gate-dev.sh" {public}')
+    comment = line_comment("dev", "dev", "web1", "/srv/slipway/")
+    assert comment == line_comment("dev", "dev", "web1", "/srv/slipway")
+    assert len({comment, line_comment("dev2", "dev", "web1", "/srv/slipway"),
+                line_comment("dev", "dev", "web2", "/srv/slipway"),
+                line_comment("dev", "dev", "web1", "/srv/other")}) == 4
+    assert comment.startswith("slipway-rollback-dev-")
+    key_type, blob, _ = public.split()
+    assert authorized_line("/srv/slipway/", "dev", public, comment) == (
+        f'restrict,command="sh /srv/slipway/.slipway/rollback-gate-dev.sh" {key_type} {blob} {comment}')
 
 
 def run_gate(deploy_dir: Path, request: str | None) -> subprocess.CompletedProcess[str]:
@@ -80,8 +89,8 @@ def deploy_dir(tmp_path: Path) -> Path:
 def test_the_gate_runs_the_installed_agents_switch_back_of_its_own_environment(deploy_dir: Path) -> None:
     done = run_gate(deploy_dir, gate_request(str(deploy_dir), "backend", SHA, "deploy@h:22", "github:bob"))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == (f"switch-back|--confirm|--dir|{deploy_dir}/dev/backend|--sha|{SHA}|"
-                           "--where|deploy@h:22|--actor|github:bob|")
+    assert done.stdout == (f"switch-back|--dir|{deploy_dir}/dev/backend|--sha|{SHA}|"
+                           "--where|deploy@h:22|--actor|rollback-key:github:bob|")
 
 
 @pytest.mark.parametrize("request_text", [
@@ -128,31 +137,75 @@ def test_the_request_names_this_versions_agent_and_words_the_gate_accepts() -> N
     assert safe_word("--x") == "x" and safe_word("") == "_"
 
 
-def install(home: Path, deploy_dir: Path, public: str) -> None:
-    subprocess.run(["sh", "-c", install_key_command(str(deploy_dir), "dev", public)],
-                   input=render_gate(str(deploy_dir), "dev"), text=True, check=True,
+def edit(home: Path, command: str, stdin: str = "") -> None:
+    subprocess.run(["sh", "-c", command], input=stdin, text=True, check=True,
                    env={"PATH": os.environ["PATH"], "HOME": str(home)})
 
 
-def test_installing_replaces_only_this_environments_line_and_removing_takes_it_out(tmp_path: Path) -> None:
+def install(home: Path, deploy_dir: Path, public: str, comment: str, environment: str = "dev") -> None:
+    edit(home, install_key_command(str(deploy_dir), environment, public, comment),
+         render_gate(str(deploy_dir), environment))
+
+
+def test_installing_replaces_only_this_servers_line_and_removing_takes_it_out(tmp_path: Path) -> None:
     home, deploy_dir = tmp_path / "home", tmp_path / "srv"
     (home / ".ssh").mkdir(parents=True)
     keys = home / ".ssh" / "authorized_keys"
     keys.write_text("ssh-ed25519 AAAAdeploy deploy@ci\n"
-                    'restrict,command="sh /x" ssh-ed25519 AAAAother slipway-rollback-prod\n')
+                    'restrict,command="sh /x" ssh-ed25519 AAAAother slipway-rollback-prod-0123456789\n')
     old, new = derive("dev", "dev", [Secret("one")]).public, derive("dev", "dev", [Secret("two")]).public
-    install(home, deploy_dir, old)
-    install(home, deploy_dir, new)  # a new deploy key: the line is replaced, not added
+    ours = line_comment("dev", "dev", "web1", str(deploy_dir))
+    install(home, deploy_dir, old, ours)
+    install(home, deploy_dir, new, ours)  # a new deploy key: the line is replaced, not added
     lines = keys.read_text().splitlines()
     assert lines == ["ssh-ed25519 AAAAdeploy deploy@ci",
-                     'restrict,command="sh /x" ssh-ed25519 AAAAother slipway-rollback-prod',
-                     authorized_line(str(deploy_dir), "dev", new)]
+                     'restrict,command="sh /x" ssh-ed25519 AAAAother slipway-rollback-prod-0123456789',
+                     authorized_line(str(deploy_dir), "dev", new, ours)]
     assert keys.stat().st_mode & 0o777 == 0o600
     gate = Path(gate_path(str(deploy_dir), "dev"))
     assert gate.read_text() == render_gate(str(deploy_dir), "dev") and gate.stat().st_mode & 0o777 == 0o755
-    subprocess.run(["sh", "-c", remove_key_command(str(deploy_dir), "dev")], check=True,
-                   env={"PATH": os.environ["PATH"], "HOME": str(home)})
-    assert keys.read_text().splitlines() == lines[:2] and not gate.exists()
+    # Another stack of the same environment name on this deploy user (its own deploy dir), and
+    # this server's resource under a new name (created before the old one is deleted): each
+    # removal takes its own line only, and the gate stays while a line runs it.
+    theirs = line_comment("other", "dev", "web1", str(tmp_path / "other"))
+    install(home, tmp_path / "other", new, theirs)
+    renamed = line_comment("dev", "dev", "web-a", str(deploy_dir))
+    install(home, deploy_dir, new, renamed)
+    edit(home, remove_key_command(str(deploy_dir), "dev", ours))
+    assert [line.split()[-1] for line in keys.read_text().splitlines()] == [
+        "deploy@ci", "slipway-rollback-prod-0123456789", theirs, renamed]
+    assert gate.exists()
+    edit(home, remove_key_command(str(deploy_dir), "dev", renamed))
+    assert not gate.exists() and Path(gate_path(str(tmp_path / "other"), "dev")).exists()
+    assert [line.split()[-1] for line in keys.read_text().splitlines()] == [
+        "deploy@ci", "slipway-rollback-prod-0123456789", theirs]
+    assert not [p for p in (home / ".ssh").iterdir() if p.name.startswith(".slipway")]  # no lock, no temp
+
+
+def test_the_edit_writes_through_a_symlink_and_takes_over_a_stale_lock(tmp_path: Path) -> None:
+    home, deploy_dir = tmp_path / "home", tmp_path / "srv"
+    (home / ".ssh").mkdir(parents=True)
+    real = tmp_path / "managed_keys"
+    real.write_text("ssh-ed25519 AAAAdeploy deploy@ci\n")
+    (home / ".ssh" / "authorized_keys").symlink_to(real)
+    lock = home / ".ssh" / ".slipway-keys.lock"
+    lock.mkdir()
+    os.utime(lock, (0, 0))  # left by an edit killed long ago
+    comment = line_comment("dev", "dev", "web1", str(deploy_dir))
+    install(home, deploy_dir, derive("dev", "dev", DEPLOY).public, comment)
+    assert (home / ".ssh" / "authorized_keys").is_symlink()
+    assert real.read_text().splitlines()[-1].endswith(comment) and not lock.exists()
+
+
+def test_the_edits_pass_shellcheck() -> None:
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is not installed")
+    for command in (install_key_command("/srv/s", "dev", "ssh-ed25519 AAAA x", "c"),
+                    remove_key_command("/srv/s", "dev", "c")):
+        script = shlex.split(command)[2]
+        checked = subprocess.run(["shellcheck", "--shell=sh", "-"], input=script, text=True,
+                                 capture_output=True, check=False)
+        assert checked.returncode == 0, checked.stdout
 
 
 def test_the_cli_takes_the_key_out_of_its_environment() -> None:
