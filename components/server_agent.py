@@ -58,7 +58,10 @@ class ServerAgent(pulumi.ComponentResource):
                 delete=remove_key_command(server.deploy_dir, args.environment, comment),
                 stdin=secret(gate),  # the gate's text, as the agent's (policy: stdin is secret)
                 add_previous_output_in_env=False,
-                opts=pulumi.ResourceOptions(parent=self),
+                # Any change (a new key, deploy dir, environment or server) takes the old line out
+                # first, from where it was: an update would run only the new `create`.
+                opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["*"],
+                                            delete_before_replace=True),
             )
         # Deploys wait for the install through this output.
         self.path = installed.create.apply(lambda _: agent_path(server.deploy_dir))

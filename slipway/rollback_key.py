@@ -29,11 +29,12 @@ _KEY_TYPE = b"ssh-ed25519"
 @dataclass(frozen=True)
 class RollbackKey:
     private: Secret  # OpenSSH private key text, unencrypted (it lives in secrets only)
-    public: str  # "ssh-ed25519 AAAA... slipway-rollback-<environment>"
+    public: str  # "ssh-ed25519 AAAA... slipway-rollback-<environment>" (each server's line is named
+    # by its own comment: slipway.commands.rollback_gate.line_comment)
 
 
 def comment(environment: str) -> str:
-    """How the key names itself in `authorized_keys` (one line per environment)."""
+    """How the key names itself (its OpenSSH comment)."""
     return f"slipway-rollback-{environment}"
 
 

@@ -82,14 +82,16 @@ def authorized_line(deploy_dir: str, environment: str, public_key: str, comment:
     return f'restrict,command="sh {gate_path(deploy_dir, environment)}" {key_type} {blob} {comment}'
 
 
-# Both edits of `authorized_keys` hold a lock (two stacks' `up` on one deploy user at once; one
-# left by an edit killed is stale after two minutes), write through a symlink to the file it
-# names, and replace that file whole, mode 0600.
+# Both edits of `authorized_keys` hold a lock (two stacks' `up` on one deploy user at once; an
+# edit killed by a signal lets it go, one killed outright leaves it, stale after two minutes and
+# waited for up to two and a half), write through a symlink to the file it names, and replace
+# that file whole, mode 0600.
 _KEYS_EDIT = (
     'set -eu; umask 077; mkdir -p ~/.ssh; l=~/.ssh/.slipway-keys.lock; n=0;'
-    ' until mkdir "$l" 2>/dev/null; do n=$((n + 1)); [ "$n" -lt 300 ] || { echo "slipway: $l is held" >&2;'
-    ' exit 1; }; if [ -n "$(find "$l" -maxdepth 0 -mmin +2 2>/dev/null)" ]; then rm -rf "$l"; fi;'
-    ' sleep 0.1; done; t=""; g=""; trap \'rm -rf "$l" ${t:+"$t"} ${g:+"$g"}\' EXIT;'
+    ' until mkdir "$l" 2>/dev/null; do n=$((n + 1)); [ "$n" -lt 1500 ] || { echo "slipway: $l is held" >&2;'
+    ' exit 1; }; if [ -n "$(find "$l" -maxdepth 0 -mmin +2 2>/dev/null)" ]; then'
+    ' mv "$l" "$l.stale.$$" 2>/dev/null && rm -rf "$l.stale.$$"; fi; sleep 0.1; done;'
+    ' t=""; g=""; trap \'rm -rf "$l" ${t:+"$t"} ${g:+"$g"}\' EXIT; trap \'exit 1\' HUP INT TERM;'
     ' f=$(readlink -f ~/.ssh/authorized_keys 2>/dev/null || echo ~/.ssh/authorized_keys);'
     ' t=$(mktemp "$(dirname "$f")/.slipway-keys.XXXXXX");'
     ' if [ -f "$f" ]; then awk -v c="$1" \'$NF != c\' "$f" > "$t"; fi;'
@@ -113,7 +115,7 @@ def remove_key_command(deploy_dir: str, environment: str, comment: str) -> str:
     """Takes this server's line (`comment`) out of `authorized_keys`; the gate goes too unless
     another line (another stack's or server's of this deploy dir) still runs it."""
     script = (
-        _KEYS_EDIT + ' chmod 600 "$t"; mv -f "$t" "$f"; t="";'
+        _KEYS_EDIT + ' if [ -f "$f" ]; then chmod 600 "$t"; mv -f "$t" "$f"; fi;'
         ' grep -qF "command=\\"sh $2\\"" "$f" 2>/dev/null || rm -f "$2"'
     )
     return shlex.join(["sh", "-c", script, "slipway-rollback-key", comment,

@@ -107,9 +107,11 @@ def shared_connection(server: Server, private_key: Secret, key_name: str,
         try:
             yield RemoteShell(server, shell.known_hosts, shell.env, control)
         finally:
-            subprocess.run([*ssh_options(server, shell.known_hosts), "-o", f"ControlPath={control}",
-                            "-O", "exit", f"{server.user}@{server.host}"], capture_output=True,
-                           env=shell.env, timeout=10, check=False)
+            # Best effort: a master that does not answer dies with its connection (ControlPersist).
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run([*ssh_options(server, shell.known_hosts), "-o", f"ControlPath={control}",
+                                "-O", "exit", f"{server.user}@{server.host}"], capture_output=True,
+                               env=shell.env, timeout=10, check=False)
 
 
 @dataclass(frozen=True)

@@ -259,17 +259,16 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
     them and decrypts the deploy keys only for a server they cannot switch."""
     with_key = connections is not None and bool(placed(checked))
     secrets, in_file = pin(cli, checked, keys)
-    switched: list[Outcome] = []
+    outcomes: list[Outcome] = []
     switching, code = secrets is not None or with_key, 1
     try:
         if with_key and connections is not None:
             try:
-                switched = [o for o in switch_first(checked, once(cli.secret_values), connections)
-                            if o.switched]
+                outcomes = switch_first(checked, once(cli.secret_values), connections)
             finally:
                 connections.close()  # no key held in an ssh-agent, no connection, during the `up`
         elif secrets is not None:
-            switched = [o for o in switch_first(checked, secrets) if o.switched]
+            outcomes = switch_first(checked, secrets)
         switching = False
         # Whether Pulumi itself reads the pin written into the file (asked after the switch, which
         # it would slow down on a small runner); the `up` runs on Pulumi's own write of it if not.
@@ -282,14 +281,19 @@ def apply(cli: PulumiCli, checked: Checked, hold: bool = False,
         # Servers switched back (or maybe, if that step was interrupted) and no record of it in
         # the stack: the pin stays, so that the next `up` keeps them on it instead of leaving
         # them on a release the stack does not know.
-        if not hold and not (code != 0 and (switched or switching)):
+        if not hold and not (code != 0 and (switching or any(o.may_have_switched for o in outcomes))):
             restore_pin(cli, checked)
+    switched = [o for o in outcomes if o.switched]
     if code != 0:
         if switched:
             print(f"pulumi up failed (exit {code}) after {len(switched)} service(s) were switched"
                   f" back to {checked.sha}: they serve it, and {SHA_KEY} stays pinned to it in the"
                   " stack's config so that no `up` silently leaves them there. Run the same"
                   " rollback again (or `pulumi up`) to record it.", file=sys.stderr)
+        elif any(o.may_have_switched for o in outcomes):
+            print(f"pulumi up failed (exit {code}) after a switch-back whose result is unknown (its"
+                  f" connection was lost, or it did not answer in time): {SHA_KEY} stays pinned to"
+                  f" {checked.sha}. Run the same rollback again to continue it.", file=sys.stderr)
         else:
             print(f"pulumi up failed (exit {code}); run the same rollback again to continue it.",
                   file=sys.stderr)

@@ -178,8 +178,11 @@ def values_as_pulumi_reads_them(stack: str, config_file: Path | None, cwd: Path 
     try:
         project = _load((directory / "Pulumi.yaml").read_text(encoding="utf-8"))
         text = path.read_text(encoding="utf-8")
-        document, tree = _load(text), yaml.compose(text, Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        if tree is not None and not _plain_tree(tree, set()):
+            return None  # Pulumi refuses it, or might read it otherwise: let it say which
+        document = _load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
         return None
     project_config = project.get("config") or {} if isinstance(project, dict) else None
     if not isinstance(project_config, dict) or any(not str(k).startswith("pulumi:") for k in project_config):
@@ -187,8 +190,8 @@ def values_as_pulumi_reads_them(stack: str, config_file: Path | None, cwd: Path 
     if not isinstance(document, dict) or "environment" in document:
         return None
     config = document.get("config") or {}
-    if not isinstance(config, dict) or any(":" not in str(k) for k in config):
-        return None
+    if not isinstance(config, dict) or any(str(k).count(":") != 1 for k in config):
+        return None  # a key without its namespace, or the old `ns:config:key` spelling
     nodes = _entries(_entries(tree).get("config"))
     values: dict[str, Any] = {}
     for key in keys:
@@ -211,6 +214,24 @@ def _entries(node: yaml.Node | None) -> dict[str, yaml.Node]:
     return {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
 
 
+def _plain_tree(node: yaml.Node, seen: set[int]) -> bool:
+    """No alias (a node met twice), no duplicate key (Pulumi's yaml.v3 refuses the file), no
+    collection tagged other than as a mapping or a list, only string mapping keys."""
+    if id(node) in seen:
+        return False
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != "tag:yaml.org,2002:map":
+            return False
+        keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)
+                and k.tag == "tag:yaml.org,2002:str"]
+        return (len(keys) == len(node.value) == len(set(keys))
+                and all(_plain_tree(v, seen) for _, v in node.value))
+    if isinstance(node, yaml.SequenceNode):
+        return node.tag == "tag:yaml.org,2002:seq" and all(_plain_tree(v, seen) for v in node.value)
+    return True
+
+
 def _holds_secure(value: Any) -> bool:
     if isinstance(value, dict):
         return set(value) == {"secure"} or any(_holds_secure(v) for v in value.values())
@@ -221,7 +242,7 @@ def _holds_secure(value: Any) -> bool:
 _CORE_NOT_A_STRING = re.compile(
     r"~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
     r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
-_PLAIN_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_PLAIN_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})")  # within int64 either way
 
 
 def _read_alike(node: yaml.Node) -> bool:

@@ -36,7 +36,7 @@ from slipway.rollback_key import ENV_VAR as ROLLBACK_KEY_ENV
 from slipway.secret import Secret
 
 SWITCHED, NOT_RETAINED = 0, 3  # the agent's exit codes; anything else failed
-TIMED_OUT = -2
+TIMED_OUT = -2  # no answer in time
 # Through the rollback key, these mean the key could not do it: no connection (-1), ssh's own
 # failure (255: refused, or the connection lost, after which the agent, serialised by its lock and
 # a no-op for a release already live, may safely run again), no gate or agent of this version.
@@ -52,6 +52,12 @@ class Outcome:
     code: int
     message: str  # the agent's last line on stderr
     via: str = "deploy key"  # or "rollback key"
+    unsure: bool = False  # an earlier attempt lost its connection: it may have switched
+
+    @property
+    def may_have_switched(self) -> bool:
+        """Switched, or no one can say that it did not (a connection lost, no answer in time)."""
+        return self.code in (SWITCHED, 255, TIMED_OUT) or self.unsure
 
     @property
     def switched(self) -> bool:
@@ -169,7 +175,8 @@ def switch_back(config: Mapping[str, Any], secrets: Mapping[str, Secret] | Deplo
                 return tried
             fallback = switch_one(server, service, secrets, environment, sha, actor)
             return Outcome(fallback.server, service, fallback.code,
-                           f"{fallback.message} (the rollback key could not: {tried.message})", fallback.via)
+                           f"{fallback.message} (the rollback key could not: {tried.message})", fallback.via,
+                           unsure=tried.code == 255)
         return switch_one(server, service, secrets, environment, sha, actor)
 
     with ThreadPoolExecutor(max_workers=len(placed)) as pool:

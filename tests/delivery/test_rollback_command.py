@@ -211,6 +211,17 @@ def test_servers_switched_back_and_a_failed_up_keep_the_pin(
                     stack_outputs=cli.stack_outputs, secrets=cli.secrets, up_code=1)
     assert run(parse_args(["--stack", "prod", "--yes"]), again) == EXIT_FAILED
     assert "slipway:sha" not in again.values
+    # A switch-back whose result nobody knows (its connection lost, no answer in time): the pin
+    # stays too, whatever the deploy key did after it.
+    for unknown in (Outcome("deploy@203.0.113.10:22", "backend", 255, "Connection reset"),
+                    Outcome("deploy@203.0.113.10:22", "backend", -2, "no answer within 330 s"),
+                    Outcome("deploy@203.0.113.10:22", "backend", -1, "no key", unsure=True)):
+        monkeypatch.setattr(rollback, "switch_back", lambda *_, u=unknown: [u])
+        lost = FakeCli(stack=cli.stack, values={k: v for k, v in cli.values.items() if k != "slipway:sha"},
+                       stack_outputs=cli.stack_outputs, secrets=cli.secrets, up_code=1)
+        assert run(parse_args(["--stack", "prod", "--yes"]), lost) == EXIT_FAILED
+        assert lost.values["slipway:sha"] == old
+        assert "whose result is unknown" in capsys.readouterr().err
 
 
 def test_the_pin_is_the_stack_files_own_edit_when_it_can_be(

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -195,6 +197,37 @@ def test_the_edit_writes_through_a_symlink_and_takes_over_a_stale_lock(tmp_path:
     install(home, deploy_dir, derive("dev", "dev", DEPLOY).public, comment)
     assert (home / ".ssh" / "authorized_keys").is_symlink()
     assert real.read_text().splitlines()[-1].endswith(comment) and not lock.exists()
+
+
+def test_removing_where_there_is_no_authorized_keys_creates_none(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    edit(home, remove_key_command(str(tmp_path / "srv"), "dev", "slipway-rollback-dev-0123456789"))
+    assert sorted(p.name for p in (home / ".ssh").iterdir()) == []
+
+
+def test_an_edit_stopped_by_a_signal_lets_the_lock_go(tmp_path: Path) -> None:
+    home, deploy_dir = tmp_path / "home", tmp_path / "srv"
+    command = install_key_command(str(deploy_dir), "dev", derive("dev", "dev", DEPLOY).public, "c")
+    # The gate comes on stdin: left open, the edit waits there, holding the lock. Then its SSH
+    # session ends: a hangup for every process of it.
+    edit_run = subprocess.Popen(["sh", "-c", command], stdin=subprocess.PIPE, text=True,
+                                env={"PATH": os.environ["PATH"], "HOME": str(home)}, start_new_session=True)
+    lock = home / ".ssh" / ".slipway-keys.lock"
+    for _ in range(500):
+        if lock.exists() and [p for p in deploy_dir.rglob(".gate.*")]:
+            break
+        time.sleep(0.01)
+    assert lock.exists()
+    os.killpg(edit_run.pid, signal.SIGHUP)
+    assert edit_run.wait(timeout=10) != 0
+    for _ in range(500):  # the edit's own shell cleans up as it goes
+        if not lock.exists():
+            break
+        time.sleep(0.01)
+    assert not lock.exists() and not [p for p in (home / ".ssh").iterdir() if p.name.startswith(".slipway")]
+    assert not list(deploy_dir.rglob(".gate.*")) and not (home / ".ssh" / "authorized_keys").exists()
+    install(home, deploy_dir, derive("dev", "dev", DEPLOY).public, "c")  # the next one goes ahead
+    assert (home / ".ssh" / "authorized_keys").read_text().endswith(" c\n")
 
 
 def test_the_edits_pass_shellcheck() -> None:

@@ -169,6 +169,15 @@ def test_the_rollbacks_values_are_read_as_pulumi_config_json_gives_them(tmp_path
     (STACK + "    environment: prod\n", "name: slipway\n"),                # no namespace
     ("environment:\n  - prod-env\n" + STACK, "name: slipway\n"),          # ESC sets values too
     (STACK, "name: slipway\nconfig:\n  slipway:environment: dev\n"),     # project-level value
+    (STACK + "    slipway:environment: uat\n", "name: slipway\n"),          # a key twice (Pulumi refuses)
+    (STACK + "    slipway:server:\n        host: a\n        host: b\n", "name: slipway\n"),
+    (STACK.replace("config:", "config:\n    slipway:config:sha: abc", 1), "name: slipway\n"),  # old spelling
+    (STACK + "    slipway:server: &s {host: a}\n    slipway:servers: [*s]\n", "name: slipway\n"),  # alias
+    (STACK + "    slipway:server:\n        <<: {host: a}\n", "name: slipway\n"),  # a merge key
+    (STACK + "    slipway:server: !!omap [{host: a}]\n", "name: slipway\n"),  # a tagged collection
+    (STACK + "    slipway:server: {1: a}\n", "name: slipway\n"),               # a key that is no string
+    (STACK + "    slipway:server: {port: 1234567890123456789012}\n", "name: slipway\n"),  # beyond int64
+    (STACK + "    slipway:server: &a [*a]\n", "name: slipway\n"),              # an alias of itself
 ])
 def test_anything_pulumi_might_read_otherwise_is_left_to_pulumi(
         tmp_path: Path, stack_text: str, project_text: str) -> None:
