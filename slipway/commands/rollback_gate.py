@@ -91,7 +91,7 @@ _KEYS_EDIT = (
     ' until mkdir "$l" 2>/dev/null; do n=$((n + 1)); [ "$n" -lt 1500 ] || { echo "slipway: $l is held" >&2;'
     ' exit 1; }; if [ -n "$(find "$l" -maxdepth 0 -mmin +2 2>/dev/null)" ]; then'
     ' mv "$l" "$l.stale.$$" 2>/dev/null && rm -rf "$l.stale.$$"; fi; sleep 0.1; done;'
-    ' t=""; g=""; trap \'rm -rf "$l" ${t:+"$t"} ${g:+"$g"}\' EXIT; trap \'exit 1\' HUP INT TERM;'
+    ' t=""; g=""; trap \'rm -rf ${t:+"$t"} ${g:+"$g"} "$l"\' EXIT; trap \'exit 1\' HUP INT TERM;'
     ' f=$(readlink -f ~/.ssh/authorized_keys 2>/dev/null || echo ~/.ssh/authorized_keys);'
     ' t=$(mktemp "$(dirname "$f")/.slipway-keys.XXXXXX");'
     ' if [ -f "$f" ]; then awk -v c="$1" \'$NF != c\' "$f" > "$t"; fi;'

@@ -213,8 +213,11 @@ def test_an_edit_stopped_by_a_signal_lets_the_lock_go(tmp_path: Path) -> None:
     edit_run = subprocess.Popen(["sh", "-c", command], stdin=subprocess.PIPE, text=True,
                                 env={"PATH": os.environ["PATH"], "HOME": str(home)}, start_new_session=True)
     lock = home / ".ssh" / ".slipway-keys.lock"
-    for _ in range(500):
-        if lock.exists() and [p for p in deploy_dir.rglob(".gate.*")]:
+    assert edit_run.stdin is not None
+    edit_run.stdin.write("#!/bin/sh\n")  # half a gate: the edit is copying it when the hangup comes
+    edit_run.stdin.flush()
+    for _ in range(1000):
+        if [p for p in deploy_dir.rglob(".gate.*") if p.stat().st_size]:
             break
         time.sleep(0.01)
     assert lock.exists()
