@@ -289,7 +289,7 @@ def rollback(ws: Workspace, previous: str, script_deploy: float) -> None:
     until both services answer with that release's SHA (seen from outside, through the proxies),
     and until the command is done (the stack has recorded it with `pulumi up`)."""
     print("\nrollback to the retained release (the one the last release replaced)", flush=True)
-    key = published_rollback_key(ws)
+    key = ws.github_secret(ROLLBACK_KEY_ENV)  # where the rollback workflow gets it
     line("  switched back with", "the rollback key (SLIPWAY_ROLLBACK_KEY, as the workflow)" if key
          else "the deploy keys (slipway:rollbackKey is off)")
     env = {**ws.env, ROLLBACK_KEY_ENV: key} if key else ws.env
@@ -400,15 +400,6 @@ def shipped_settings(ws: Workspace) -> None:
     ws.update_config(**{f"services.{name}.standbySeconds": spec["standbySeconds"]
                         for name, spec in config["slipway:services"].items() if "standbySeconds" in spec},
                      rollbackKey=bool(config.get("slipway:rollbackKey", False)))
-
-
-def published_rollback_key(ws: Workspace) -> str | None:
-    """SLIPWAY_ROLLBACK_KEY as the stack published it to its GitHub environment (the double
-    keeps it readable), which is where the rollback workflow gets it."""
-    owner = ws.sandbox.get("SANDBOX_GITHUB_OWNER", "slipway-bot")
-    env = ws.github_state()["repos"][f"{owner}/{ws.github_repo}"]["environments"].get(ws.github_env, {})
-    item = env.get("secrets", {}).get(ROLLBACK_KEY_ENV) or {}
-    return item.get("value") or item.get("plaintext") or None
 
 
 def main() -> int:

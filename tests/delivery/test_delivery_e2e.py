@@ -40,15 +40,21 @@ def providers_missing() -> str | None:
     return f"toolchain not built: {', '.join(missing)} missing in {bin_dir}" if missing else None
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+def module_workspace(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Workspace]:
+    """A workspace set up for one test module and destroyed after it (skipped without the
+    provider plugins)."""
     reason = providers_missing()
     if reason:
         pytest.skip(reason)
-    workspace = Workspace(tmp_path_factory.mktemp("delivery"), sandbox_env())
+    workspace = Workspace(tmp_path_factory.mktemp(name), sandbox_env())
     workspace.setup()
     yield workspace
     workspace.destroy()
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    yield from module_workspace(tmp_path_factory, "delivery")
 
 
 def secret_values(ws: Workspace) -> list[str]:

@@ -27,27 +27,22 @@ from tests.delivery.registry_fakes import delete_tag
 from tests.delivery.test_delivery_e2e import (
     PYTHON,
     assert_up,
+    module_workspace,
     outputs,
-    providers_missing,
     secret_values,
 )
 from tests.e2e.traffic import Traffic
-from tests.e2e.workspace import REPO, Workspace, sandbox_env
+from tests.e2e.workspace import REPO, Workspace
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    reason = providers_missing()
-    if reason:
-        pytest.skip(reason)
-    workspace = Workspace(tmp_path_factory.mktemp("rollback-key"), sandbox_env())
-    workspace.setup()
-    workspace.update_config(**{"services.backend.standbySeconds": 600,
-                               "services.frontend.standbySeconds": 600})
-    yield workspace
-    workspace.destroy()
+    for workspace in module_workspace(tmp_path_factory, "rollback-key"):
+        workspace.update_config(**{"services.backend.standbySeconds": 600,
+                                   "services.frontend.standbySeconds": 600})
+        yield workspace
 
 
 def authorized_keys(ws: Workspace) -> list[str]:
@@ -66,11 +61,10 @@ def audit_log(ws: Workspace) -> str:
 
 
 def published_key(ws: Workspace) -> str:
-    """SLIPWAY_ROLLBACK_KEY as the GitHub environment holds it (the double keeps it readable)."""
-    owner = ws.sandbox.get("SANDBOX_GITHUB_OWNER", "slipway-bot")
-    env = ws.github_state()["repos"][f"{owner}/{ws.github_repo}"]["environments"][ws.github_env]
-    item = env["secrets"][ENV_VAR]
-    return str(item.get("value") or item.get("plaintext"))
+    """SLIPWAY_ROLLBACK_KEY as the GitHub environment holds it."""
+    key = ws.github_secret(ENV_VAR)
+    assert key is not None
+    return key
 
 
 def with_key(ws: Workspace, key: str, *command: str) -> subprocess.CompletedProcess[str]:

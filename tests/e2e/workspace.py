@@ -367,6 +367,16 @@ class Workspace:
         assert status == 200, body
         return dict(json.loads(body))
 
+    def github_secret(self, name: str) -> str | None:
+        """An environment secret of the stack's GitHub environment, as the double keeps it
+        (readable), which is what a workflow run in that environment is given."""
+        owner = self.sandbox.get("SANDBOX_GITHUB_OWNER", "slipway-bot")
+        repo = self.github_state()["repos"][f"{owner}/{self.github_repo}"]
+        env = repo["environments"].get(self.github_env, {})
+        item = env.get("secrets", {}).get(name) or {}
+        value = item.get("value") or item.get("plaintext")
+        return str(value) if value else None
+
     def github_post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(  # noqa: S310 (loopback only)
             self.sandbox["SANDBOX_GITHUB_URL"].rstrip("/") + path, data=json.dumps(body).encode(),
