@@ -55,30 +55,45 @@ log() { printf 'slipway%s: %s\n' "${where:+ [$where]}" "$*" >&2; }
 exists() { docker container inspect "$1" >/dev/null 2>&1; }
 label() { docker container inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null; }
 running() { [ "$(docker container inspect --format '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
-# state NAME: what the agent reads of a container, in one docker call (each call costs tens of ms).
+# inspect NAME...: what the agent reads of containers, one line each that exists, in one docker
+# call for all of them (each call costs tens of ms): "/name|running|sha|image|deploy|envhash|proxy|pid|".
+inspect() {
+  docker container inspect --format '{{.Name}}|{{.State.Running}}|{{index .Config.Labels "slipway.sha"}}|'\
+'{{index .Config.Labels "slipway.image"}}|{{index .Config.Labels "slipway.deploy"}}|'\
+'{{index .Config.Labels "slipway.env-hash"}}|{{index .Config.Labels "slipway.proxy-image"}}|'\
+'{{.State.Pid}}|' "$@" 2>/dev/null || true
+}
+# state NAME [INSPECTED]: NAME as `inspect` read it (INSPECTED, its output, else a call of its own).
 # Sets st_exists (0/1), st_running (true/false), st_sha, st_image, st_deploy, st_envhash, st_proxy,
 # st_pid (its first process's pid on this host; 0 when it does not run).
 state() {
   st_exists=0 st_running=false st_sha="" st_image="" st_deploy="" st_envhash="" st_proxy="" st_pid=0
-  st_out=$(docker container inspect --format '{{.State.Running}}|{{index .Config.Labels "slipway.sha"}}|'\
-'{{index .Config.Labels "slipway.image"}}|{{index .Config.Labels "slipway.deploy"}}|'\
-'{{index .Config.Labels "slipway.env-hash"}}|{{index .Config.Labels "slipway.proxy-image"}}|'\
-'{{.State.Pid}}|' "$1" 2>/dev/null) || return 0
-  st_exists=1
-  IFS='|' read -r st_running st_sha st_image st_deploy st_envhash st_proxy st_pid _ <<EOF_STATE
+  if [ $# -ge 2 ]; then st_out=$2; else st_out=$(inspect "$1"); fi
+  while IFS='|' read -r r_name r_running r_sha r_image r_deploy r_envhash r_proxy r_pid _; do
+    if [ "$r_name" = "/$1" ]; then
+      st_exists=1 st_running=$r_running st_sha=$r_sha st_image=$r_image st_deploy=$r_deploy
+      st_envhash=$r_envhash st_proxy=$r_proxy st_pid=$r_pid
+    fi
+  done <<EOF_STATE
 $st_out
 EOF_STATE
 }
-# release_state NAME PORT: what `state NAME` sets, read from one listing of this service's releases;
+# list_releases: this service's releases, one line each: "name|state|port|sha|image|deploy|envhash|".
+list_releases() {
+  docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
+    --filter label=slipway.role=app --format '{{.Names}}|{{.State}}|{{.Label "slipway.port"}}|'\
+'{{.Label "slipway.sha"}}|{{.Label "slipway.image"}}|{{.Label "slipway.deploy"}}|'\
+'{{.Label "slipway.env-hash"}}|'
+}
+# release_state NAME PORT [LISTING]: what `state NAME` sets, read from one listing of this service's
+# releases (LISTING, list_releases' output, else a listing of its own);
 # and $squatters, the other releases of it that run (or restart) on PORT. A release left running
 # by a server's reboot during its standby, or started by hand, holds the port NAME is to listen
 # on: it would answer NAME's health checks and take its traffic.
 release_state() {
   st_exists=0 st_running=false st_sha="" st_image="" st_deploy="" st_envhash="" st_proxy="" squatters=""
-  st_out=$(docker ps --all --filter "label=slipway.env=$env" --filter "label=slipway.service=$service" \
-    --filter label=slipway.role=app --format '{{.Names}}|{{.State}}|{{.Label "slipway.port"}}|'\
-'{{.Label "slipway.sha"}}|{{.Label "slipway.image"}}|{{.Label "slipway.deploy"}}|'\
-'{{.Label "slipway.env-hash"}}|') || { log "docker could not list the releases of $service"; exit 1; }
+  if [ $# -ge 3 ]; then st_out=$3
+  else st_out=$(list_releases) || { log "docker could not list the releases of $service"; exit 1; }; fi
   while IFS='|' read -r r_name r_state r_port r_sha r_image r_deploy r_envhash _; do
     case $r_state in running|restarting|paused) r_running=true ;; *) r_running=false ;; esac
     if [ "$r_name" = "$1" ]; then
@@ -127,12 +142,28 @@ routes_to() {
       tolower($1) == "x-slipway-upstream:" && $2 == want { hit = 1 }
       END { exit !(ok && hit) }'
 }
-# nginx_master PID: the proxy's nginx master: the container's first process (PID, as docker
-# reports it), or its child under an init (docker's --init); nothing when the process list here
-# cannot say (no procps `ps`, /proc hidden, another pid namespace).
-nginx_master() {
+# proxy_workers PID: sets proxy_master, the proxy's nginx master (the container's first process,
+# PID as docker reports it, or its child under an init such as docker's --init), and old_workers,
+# its workers that take new connections now; both empty when the process list here cannot say (no
+# procps `ps`, /proc hidden, another pid namespace). One listing when nginx is the first process.
+proxy_workers() {
+  proxy_master="" old_workers=""
   command -v ps >/dev/null && [ "${1:-0}" -gt 0 ] 2>/dev/null || return 0
-  ps -ww -o pid= -o args= -p "$1" --ppid "$1" 2>/dev/null | awk '/nginx: master process/ { print $1; exit }'
+  found=$(ps -ww -o pid= -o ppid= -o args= -p "$1" --ppid "$1" 2>/dev/null | awk -v top="$1" '
+    { title = $0; sub(/^ *[0-9]+ +[0-9]+ +/, "", title) }
+    title ~ /^nginx: master process/ && master == "" { master = $1 }
+    title == "nginx: worker process" { parent[$1] = $2 }
+    END { if (master == "") exit
+          line = master
+          if (master == top) for (w in parent) if (parent[w] == master) line = line " " w
+          print line }')
+  proxy_master=${found%% *}
+  if [ -z "$proxy_master" ]; then return 0; fi
+  if [ "$proxy_master" = "$1" ]; then
+    case $found in *" "*) old_workers="${found#* } " ;; esac
+  else
+    old_workers=$(accepting_workers "$proxy_master" | tr '\n' ' ')
+  fi
 }
 # accepting_workers MASTER [PIDS]: the workers of the nginx MASTER that still take new connections
 # (of PIDS, when given): a worker told to quit names itself "worker process is shutting down" as it
@@ -152,13 +183,14 @@ wait_workers_replaced() {
     sleep 0.01 2>/dev/null || sleep 1
   done
 }
-# wait_routed PORT DEADLINE: three probes in a row routed to PORT. Where the old workers could not
-# be watched, workers of an earlier reload can still accept a connection for a moment after the
-# new ones answer, and one probe could meet a new worker while the next request meets an old one.
-# A reload takes tens of milliseconds: polled at that grain, not at a tenth of a second.
+# wait_routed PORT DEADLINE COUNT: COUNT probes in a row routed to PORT. Once the old workers were
+# seen to stop accepting, every new connection meets a new worker: one probe says it. Where they
+# could not be watched, workers of an earlier reload can still accept a connection for a moment
+# after the new ones answer, and one probe could meet a new worker while the next request meets
+# an old one: three, then. A reload takes tens of milliseconds: polled at that grain.
 wait_routed() {
   deadline=$2 routed=0
-  while [ "$routed" -lt 3 ]; do
+  while [ "$routed" -lt "$3" ]; do
     if routes_to "$1"; then routed=$(( routed + 1 )); continue; fi
     routed=0
     [ "$(date +%s)" -lt "$deadline" ] || return 1
@@ -224,19 +256,19 @@ proxy_reload() {  # validate the config in the running proxy, then reload it gra
 # of the old config would never go, no request would reach the new port, and the old upstream
 # would be put back.
 proxy_switch() { docker kill --signal HUP "$proxy" >/dev/null; }
-# point_proxy PORT: send new requests to 127.0.0.1:PORT (in-flight ones finish where they are).
+# point_proxy PORT [INSPECTED]: send new requests to 127.0.0.1:PORT (in-flight ones finish where
+# they are). INSPECTED: the proxy as `inspect` read it a moment ago, else it is read now.
 point_proxy() {
   old_upstream=$(cat "$dir/proxy/upstream.conf" 2>/dev/null || true)
   upstream "$1" > "$dir/proxy/.upstream.tmp"
   mv -f "$dir/proxy/.upstream.tmp" "$dir/proxy/upstream.conf"
-  state "$proxy"
+  if [ -n "${2:-}" ]; then state "$proxy" "$2"; else state "$proxy"; fi
   if [ "$st_running" = true ] && [ "$st_proxy" != "$proxy_image" ]; then
     log "the proxy image changed: restarting $proxy"
   elif [ "$st_running" = true ]; then
     # A reload is asynchronous: the switch is done when new requests reach PORT, not on the
     # signal: once the workers of the old config take no new connection, and probes reach PORT.
-    proxy_master=$(nginx_master "$st_pid")
-    old_workers=$(accepting_workers "$proxy_master" | tr '\n' ' ')
+    proxy_workers "$st_pid"
     if [ -z "$old_workers" ]; then
       log "the proxy's nginx workers cannot be seen here (procps ps, /proc): probes alone confirm the switch"
     fi
@@ -245,7 +277,7 @@ point_proxy() {
       if ! wait_workers_replaced "$proxy_master" "$old_workers" "$switch_deadline"; then
         log "the proxy kept the workers of its old config for 15s (it did not reload: docker logs" \
           "$proxy); keeping the old upstream"
-      elif wait_routed "$1" "$switch_deadline"; then
+      elif wait_routed "$1" "$switch_deadline" "$([ -n "$old_workers" ] && echo 1 || echo 3)"; then
         return 0
       else
         log "the proxy did not send requests to port $1 within 15s; keeping the old upstream"
@@ -441,12 +473,13 @@ deploy() {
   # DIR/active: "<container> <port> <the SHA it replaced>".
   live="" live_port="" live_replaced="" live_deploy="" live_envhash=""
   if [ -s "$dir/active" ]; then read -r live live_port live_replaced < "$dir/active" || true; fi
+  inspected=$(inspect "$proxy" ${live:+"$live"})
   if [ -n "$live" ]; then
-    state "$live"
+    state "$live" "$inspected"
     if [ "$st_running" = true ]; then live_sha=$st_sha live_deploy=$st_deploy live_envhash=$st_envhash
     else live="" live_port=""; fi
   fi
-  state "$proxy"
+  state "$proxy" "$inspected"
   proxy_running=$st_running
   if [ -n "$live" ]; then
     previous_sha=$live_sha
@@ -623,9 +656,16 @@ switch_back() {
   trap unlock_service EXIT
   proxy="$env-$service-proxy" legacy="$env-$service" live="" live_port="" live_replaced=""
   if [ -s "$dir/active" ]; then read -r live live_port live_replaced < "$dir/active" || true; fi
-  state "$proxy"
+  # The releases are listed while the proxy and the live release are inspected: two docker calls
+  # at once (the file is this service's alone while it holds the lock).
+  list_releases > "$dir/.releases" &
+  lister=$!
+  proxy_inspected=$(inspect "$proxy" ${live:+"$live"})
+  if wait "$lister"; then releases=$(cat "$dir/.releases"); rm -f "$dir/.releases"
+  else log "docker could not list the releases of $service"; exit 1; fi
+  state "$proxy" "$proxy_inspected"
   proxy_running=$st_running proxy_image=$st_proxy
-  if [ -n "$live" ]; then state "$live"; else st_running=false; fi
+  if [ -n "$live" ]; then state "$live" "$proxy_inspected"; else st_running=false; fi
   if [ "$st_running" != true ] || [ "$proxy_running" != true ]; then
     log "no live release behind a running proxy in $dir"; exit 3
   fi
@@ -641,35 +681,40 @@ switch_back() {
   p1=${ports%,*} p2=${ports#*,}
   if [ "$live_port" = "$p1" ]; then back_port=$p2; else back_port=$p1; fi
   name="$env-$service-$(printf %.12s "$sha")-$back_port"
-  release_state "$name" "$back_port"
+  release_state "$name" "$back_port" "$releases"
   if [ "$st_exists" != 1 ] || [ "$st_sha" != "$sha" ]; then
     log "no retained release of $sha on port $back_port"; exit 3
   fi
   # Its own retirement (drain or standby) ends here: it takes the traffic again. Any other one
   # holds the port it needs, so that one finishes first.
   retirement
+  changed=""  # whether a container may have stopped since release_state read them
   if [ -n "$retiring_pid" ] && [ "$retiring_container" = "$name" ]; then
+    # Killed, a retirement that had not written DIR/stopping never reaches its `docker stop`.
     kill "$retiring_pid" 2>/dev/null || true
     if [ -s "$dir/stopping" ]; then
       # Its stop had begun: let it finish (bounded by its stop timeout), then start it again.
       log "$name was stopping: waiting for that, then starting it"
       timeout $(( stop_seconds + 5 )) docker wait "$name" >/dev/null 2>&1 || true
+      changed=1
     fi
     retired
   else
     wait_retired $(( drain + stop_seconds + 30 )) || exit 1
+    if [ -n "$retiring_pid" ]; then changed=1; fi
   fi
   previous_sha=$current image=$st_image
   url="http://127.0.0.1:$back_port$health_path"
-  release_state "$name" "$back_port"  # again: a retirement ended just now may have been stopping it
+  if [ -n "$changed" ]; then release_state "$name" "$back_port"; fi
   if [ "$st_running" = true ]; then
     log "$name is still running (draining or standing by): no start"
   else
+    proxy_inspected=""  # a start takes seconds: the proxy is read again before the switch
     claim_port "$back_port" || { log "$live ($current) kept serving"; audit failed; exit 1; }
     log "starting the retained $name"
     docker start "$name" >/dev/null || { log "FAILED: $name did not start"; audit failed; exit 1; }
   fi
-  if ! wait_healthy "$name" "$url" "$health_seconds" || ! point_proxy "$back_port"; then
+  if ! wait_healthy "$name" "$url" "$health_seconds" || ! point_proxy "$back_port" "$proxy_inspected"; then
     log "FAILED: $service $sha did not take the traffic back; $live ($current) kept serving"
     docker stop --time "$stop_seconds" "$name" >/dev/null 2>&1 || true
     audit failed
