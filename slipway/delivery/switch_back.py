@@ -133,7 +133,9 @@ class RollbackKeyConnections:
         return Outcome(where, service, done.returncode, lines[-1] if lines else "", "rollback key")
 
     def _connect(self, server: Server) -> RemoteShell:
-        connection = shared_connection(server, self._key, f"the rollback key ({ROLLBACK_KEY_ENV})")
+        # Through it go a gate request and the agent's messages, never a secret (QUICK_KEX).
+        connection = shared_connection(server, self._key, f"the rollback key ({ROLLBACK_KEY_ENV})",
+                                       quick_kex=True)
         shell = connection.__enter__()
         with self._lock:
             self._stack.push(connection.__exit__)
