@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway.delivery.stack_file import set_plain_value, stack_file, values_as_pulumi_reads_them
+from slipway.delivery.state_file import outputs_as_pulumi_reads_them
 from slipway.secret import Secret
 
 
@@ -79,6 +80,11 @@ class PulumiCli:
         out = self._checked("stack output --json", "stack", "output", "--json")
         data = json.loads(out or "{}")
         return dict(data) if isinstance(data, dict) else {}
+
+    def outputs_from_file(self) -> dict[str, Any] | None:
+        """`outputs()`, read from a file backend's state file where that is certain to be what
+        the CLI reads (no CLI start); None otherwise (state_file.outputs_as_pulumi_reads_them)."""
+        return outputs_as_pulumi_reads_them(self.stack, self.cwd, self._environ())
 
     def secret_output(self, name: str) -> Secret | None:
         """One stack output, secrets shown (into memory only), or None when the stack lacks it."""

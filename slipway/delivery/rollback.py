@@ -119,6 +119,13 @@ def stack_config(cli: PulumiCli) -> dict[str, Any]:
     return values if values is not None else cli.config()
 
 
+def stack_outputs(cli: PulumiCli) -> dict[str, Any]:
+    """The stack's outputs: from a file backend's state file where that is certain to be what the
+    CLI reads (no CLI start), else `pulumi stack output`."""
+    outputs = cli.outputs_from_file()
+    return outputs if outputs is not None else cli.outputs()
+
+
 def registry_of(cli: PulumiCli, config: Mapping[str, Any], sha: str) -> Registry:
     registry_cfg = config.get("slipway:registry")
     username = registry_cfg.get("username") if isinstance(registry_cfg, dict) else None
@@ -135,10 +142,10 @@ def images_of(cli: PulumiCli, config: Mapping[str, Any], sha: str
 
 def check(args: argparse.Namespace, cli: PulumiCli) -> Checked:
     """Everything that can refuse, before anything is changed. The stack's outputs are read
-    (`pulumi stack output`) while its config is, and, when --to names a whole SHA, while the
-    registry is asked for its images."""
+    while its config is, and, when --to names a whole SHA, while the registry is asked for its
+    images."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        outputs_read = pool.submit(cli.outputs)
+        outputs_read = pool.submit(stack_outputs, cli)
         config = stack_config(cli)
         asked = (pool.submit(images_of, cli, config, args.to)
                  if args.to and FULL_SHA.fullmatch(args.to) else None)

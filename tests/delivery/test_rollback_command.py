@@ -38,6 +38,9 @@ class FakeCli(PulumiCli):
     def config_from_file(self, keys: tuple[str, ...]) -> dict[str, Any] | None:
         return None  # every value from `config()` (the file's own reading has tests of its own)
 
+    def outputs_from_file(self) -> dict[str, Any] | None:
+        return None  # every output from `outputs()` (the state file's reading has tests of its own)
+
     def outputs(self) -> dict[str, Any]:
         return dict(self.stack_outputs)
 
