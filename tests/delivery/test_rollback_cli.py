@@ -39,6 +39,8 @@ pulumi.export("environment", cfg.require("environment"))
 pulumi.export("deployedSha", sha)
 pulumi.export("releaseMode", "build" if sha == head else "reuse")
 pulumi.export("replacedSha", os.environ.get("TOY_REPLACED_SHA", ""))
+pulumi.export("databaseUrl", pulumi.Output.secret("postgres://app:toy-" + head[:8] + "@db/app"))
+pulumi.export("images", {"tags": [sha[:7], None, 3], "pulled": True, "key": pulumi.Output.secret(head[:6])})
 '''
 
 
@@ -272,3 +274,25 @@ def test_the_rollbacks_own_reading_of_the_config_file_is_pulumis(toy: Toy, shipp
                                       toy.config_file.read_text(), count=1))
     assert yaml.safe_load(toy.config_file.read_text())["config"]["slipway:environment"] is True
     assert cli.config_from_file(ROLLBACK_CONFIG_KEYS) is None  # PyYAML: true; Pulumi: "on"
+
+
+def test_the_rollbacks_own_reading_of_the_state_file_is_pulumis(toy: Toy) -> None:
+    """The rollback reads the stack's outputs from a file backend's state file (no CLI start):
+    after an `up`, they are exactly what `pulumi stack output --json` gives, secrets shown as
+    [secret] and nowhere in plaintext; a state Pulumi wrote compressed is left to the CLI."""
+    from slipway.delivery.pulumi_cli import PulumiCli
+
+    head = "c0ffee" + "1" * 34
+    toy.up(head)
+    cli = PulumiCli(stack="toy", config_file=toy.config_file, cwd=toy.project, env=toy.env)
+    from_file = cli.outputs_from_file()
+    assert from_file is not None
+    assert from_file == cli.outputs() == toy.outputs()
+    assert from_file["databaseUrl"] == "[secret]" and from_file["images"]["key"] == "[secret]"
+    assert f"toy-{head[:8]}" not in json.dumps(from_file)
+    done = toy.pulumi("up", "--yes", "--skip-preview", config_file=True,
+                      extra_env={"TOY_HEAD_SHA": head, "PULUMI_SELF_MANAGED_STATE_GZIP": "true"})
+    assert done.returncode == 0, done.stderr
+    assert list((toy.root / "state" / ".pulumi" / "stacks").rglob("toy.json.gz"))
+    assert cli.outputs_from_file() is None
+    assert cli.outputs()["deployedSha"] == head
