@@ -11,7 +11,6 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,32 +119,30 @@ def shared_connection(server: Server, private_key: Secret, key_name: str,
     reuses (OpenSSH's ControlMaster, its socket in the private directory): a call then costs a
     new channel, not a handshake. `quick_kex`: for a connection that carries no secret (see
     QUICK_KEX). Raises RemoteError naming the server when it cannot connect."""
-    # ssh's key exchanges are asked for while the agent starts (known hosts play no part in them).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        kex = pool.submit(quick_kex_option, server, Path(os.devnull), dict(os.environ)) if quick_kex else None
-        # The key is needed only to authenticate the one connection: the agent drops it after 10 min.
-        with remote_shell(server, private_key, key_name, lifetime=600) as shell:
-            control = shell.known_hosts.parent / "control"
-            log = shell.known_hosts.parent / "master.log"
-            master = [*ssh_options(server, shell.known_hosts), *(kex.result() if kex else []),
-                      "-o", "ControlMaster=yes", "-o", f"ControlPath={control}", "-o", "ControlPersist=120",
-                      "-f", "-N", f"{server.user}@{server.host}"]
-            # -f: ssh returns once authenticated and keeps the connection in the background; its
-            # output goes to a file, since a pipe would stay open as long as the connection.
-            with log.open("w") as err:
-                started = subprocess.run(master, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=err, env=shell.env, timeout=timeout, check=False)
-            if started.returncode != 0:
-                raise RemoteError(f"{server.where}: could not connect (exit {started.returncode}):"
-                                  f" {log.read_text(errors='replace').strip()[-300:]}")
-            try:
-                yield RemoteShell(server, shell.known_hosts, shell.env, control)
-            finally:
-                # Best effort: a master that does not answer dies with its connection (ControlPersist).
-                with contextlib.suppress(OSError, subprocess.SubprocessError):
-                    subprocess.run([*ssh_options(server, shell.known_hosts), "-o", f"ControlPath={control}",
-                                    "-O", "exit", f"{server.user}@{server.host}"], capture_output=True,
-                                   env=shell.env, timeout=10, check=False)
+    # The key is needed only to authenticate the one connection: the agent drops it after 10 min.
+    with remote_shell(server, private_key, key_name, lifetime=600) as shell:
+        control = shell.known_hosts.parent / "control"
+        log = shell.known_hosts.parent / "master.log"
+        kex = quick_kex_option(server, shell.known_hosts, shell.env) if quick_kex else []
+        master = [*ssh_options(server, shell.known_hosts), *kex, "-o", "ControlMaster=yes", "-o",
+                  f"ControlPath={control}", "-o", "ControlPersist=120", "-f", "-N",
+                  f"{server.user}@{server.host}"]
+        # -f: ssh returns once authenticated and keeps the connection in the background; its
+        # output goes to a file, since a pipe would stay open as long as the connection.
+        with log.open("w") as err:
+            started = subprocess.run(master, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=err, env=shell.env, timeout=timeout, check=False)
+        if started.returncode != 0:
+            raise RemoteError(f"{server.where}: could not connect (exit {started.returncode}):"
+                              f" {log.read_text(errors='replace').strip()[-300:]}")
+        try:
+            yield RemoteShell(server, shell.known_hosts, shell.env, control)
+        finally:
+            # Best effort: a master that does not answer dies with its connection (ControlPersist).
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run([*ssh_options(server, shell.known_hosts), "-o", f"ControlPath={control}",
+                                "-O", "exit", f"{server.user}@{server.host}"], capture_output=True,
+                               env=shell.env, timeout=10, check=False)
 
 
 @dataclass(frozen=True)
