@@ -9,19 +9,25 @@
    beside the plain script's deploy step alone.
 4. Failed requests under load (20 clients and a 10 Hz prober) during a slipway release and during
    the script's; a many-step migration; a release rolled over three test hosts.
+
+Each of the three ratios is that of two medians: slipway's and the baseline's runs alternate,
+SAMPLES of each, every time printed (one run on a shared 2-core machine is noise as much as
+figure); the phase tables are those of the median runs.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -47,17 +53,27 @@ from tests.e2e.workspace import (
 # How the CI deploy runs `pulumi up` (.github/workflows/release.yml; a unit test holds them together).
 DEPLOY_FLAGS = ("--yes", "--skip-preview")
 TARGET = {"release": 1.5, "no-op": 1.5, "rollback": 1.0}
+SAMPLES = 3  # runs of each side of a ratio, alternating
 
 
 def line(label: str, value: str) -> None:
     print(f"{label:<52} {value}", flush=True)
 
 
-def ratio(what: str, ours: float, theirs: float, against: str) -> None:
-    r = ours / theirs
+def ratio(what: str, ours: Sequence[float], theirs: Sequence[float], against: str) -> None:
+    """The ratio of the two medians, beside every run of each."""
+    mine, base = statistics.median(ours), statistics.median(theirs)
+    r = mine / base
     verdict = "within" if r <= TARGET[what] else "OVER"
-    line(f"RATIO {what}", f"{r:5.2f}  ({ours:.2f} s / {theirs:.2f} s {against}; target <= "
-                          f"{TARGET[what]:.1f}: {verdict})")
+    line(f"  runs: slipway / {against}", " ".join(f"{t:.2f}" for t in ours) + " s / "
+         + " ".join(f"{t:.2f}" for t in theirs) + " s")
+    line(f"RATIO {what}", f"{r:5.2f}  ({mine:.2f} s / {base:.2f} s {against}, medians of"
+                          f" {len(ours)} / {len(theirs)}; target <= {TARGET[what]:.1f}: {verdict})")
+
+
+def median_run(runs: Sequence[tuple[float, list[Phase]]]) -> tuple[float, list[Phase]]:
+    """The run whose time is the median (the upper one of an even number)."""
+    return sorted(runs, key=lambda run: run[0])[len(runs) // 2]
 
 
 def deploy(ws: Workspace) -> Streamed:
@@ -100,9 +116,10 @@ def script_phases(stderr: str, started: float) -> list[Phase]:
 
 
 # --------------------------------------------------------------------------- the no-op
-def empty_program_up(sandbox: dict[str, str], tmp: Path) -> Streamed | None:
-    """The floor: an `up` (same flags, no policy pack: it has nothing to check) of a program with
-    the same four providers configured and nothing else; the second `up` is measured."""
+@contextmanager
+def empty_program(sandbox: dict[str, str], tmp: Path) -> Iterator[Callable[[], Streamed | None]]:
+    """The floor: a program with the same four providers configured and nothing else, up once;
+    yields its measured `up` (same flags, no policy pack: it has nothing to check)."""
     project = tmp / "empty"
     project.mkdir()
     for name in ("Pulumi.yaml", "__main__.py"):
@@ -127,27 +144,40 @@ def empty_program_up(sandbox: dict[str, str], tmp: Path) -> Streamed | None:
     first = run(up, env=env)
     if first.returncode != 0:
         print("empty program: first up FAILED:", first.stdout[-1500:], first.stderr[-1500:])
-        return None
-    done = run_streamed(up, env)
-    run(["pulumi", "destroy", "--yes", "--skip-preview", *stack], env=env)
-    return done if done.returncode == 0 else None
+
+    def measured() -> Streamed | None:
+        if first.returncode != 0:
+            return None
+        done = run_streamed(up, env)
+        return done if done.returncode == 0 else None
+    try:
+        yield measured
+    finally:
+        run(["pulumi", "destroy", "--yes", "--skip-preview", *stack], env=env)
 
 
 def no_op(ws: Workspace, sandbox: dict[str, str], tmp: Path) -> None:
     print("\nno-op `up` (nothing changed since the last release)", flush=True)
-    floor = empty_program_up(sandbox, tmp)
     preview = run_streamed(ws.pulumi_argv("preview"), ws.env)
     line("  slipway: pulumi preview (what the PR comment runs)", f"{preview.seconds:6.2f} s")
-    done = deploy(ws)
-    line("  changes (commands on servers, pushes)",
-         ", ".join(f"{op} {name}" for name, op in changes(ws).items()) or "none")
-    if floor is None:
-        line("  empty program, same four providers: up", "FAILED")
-        return
-    print_phases("  where the time goes", quiet_phases(events_of(done.lines), done.seconds), done.seconds,
-                 quiet_phases(events_of(floor.lines), floor.seconds), floor.seconds,
+    ours: list[tuple[float, list[Phase]]] = []
+    floors: list[tuple[float, list[Phase]]] = []
+    changed: set[str] = set()
+    with empty_program(sandbox, tmp) as floor_up:
+        for _ in range(SAMPLES):
+            floor = floor_up()
+            if floor is None:
+                line("  empty program, same four providers: up", "FAILED")
+                return
+            floors.append((floor.seconds, quiet_phases(events_of(floor.lines), floor.seconds)))
+            done = deploy(ws)
+            changed |= {f"{op} {name}" for name, op in changes(ws).items()}
+            ours.append((done.seconds, quiet_phases(events_of(done.lines), done.seconds)))
+    line("  changes (commands on servers, pushes)", ", ".join(sorted(changed)) or "none")
+    (mine, mine_phases), (base, base_phases) = median_run(ours), median_run(floors)
+    print_phases("  where the time goes (the median runs)", mine_phases, mine, base_phases, base,
                  ("slipway no-op up (as the CI deploy runs it)", "empty program, same providers"))
-    ratio("no-op", done.seconds, floor.seconds, "empty program")
+    ratio("no-op", [t for t, _ in ours], [t for t, _ in floors], "empty program")
 
 
 # --------------------------------------------------------------------------- the release
@@ -232,13 +262,21 @@ def release_shape(ws: Workspace) -> ReleaseShape:
         github=[name for name in github if name.startswith("app-github-")])
 
 
-def new_sha(ws: Workspace, baseline: Baseline) -> float:
+def new_sha(ws: Workspace, baseline: Baseline) -> tuple[list[float], list[str]]:
+    """SAMPLES new-SHA releases of each, alternating; the baseline's deploy steps, and the SHAs
+    slipway released, oldest first."""
     baseline.release("baseline: first release (serving before)")
-    ws.commit("bench release")
-    ours = deploy(ws)
-    phases = release_phases(events_of(ours.lines), ours.seconds, release_shape(ws))
-    theirs, steps = baseline.release("baseline release")
-    print_phases("new-SHA release (no load), where the time goes", phases, ours.seconds, steps, theirs)
+    ours: list[tuple[float, list[Phase]]] = []
+    theirs: list[tuple[float, list[Phase]]] = []
+    released: list[str] = []
+    for number in range(1, SAMPLES + 1):
+        released.append(ws.commit(f"bench release {number}"))
+        done = deploy(ws)
+        ours.append((done.seconds, release_phases(events_of(done.lines), done.seconds, release_shape(ws))))
+        theirs.append(baseline.release(f"baseline release {number}"))
+    (mine, phases), (base, steps) = median_run(ours), median_run(theirs)
+    print_phases("new-SHA release (no load), where the time goes (the median runs)", phases, mine,
+                 steps, base)
     line("  builds: slipway", "BuildKit, through the engine API (pulumi-docker)")
     line("  builds: plain script", f"BuildKit (DOCKER_BUILDKIT=1 {baseline.builder} build)"
          if baseline.builder else "the classic builder (no docker CLI here drives BuildKit)")
@@ -248,8 +286,10 @@ def new_sha(ws: Workspace, baseline: Baseline) -> float:
          + ("one Django setup, a fork of it per step)" if runner == "django"
             else "a process per step, one container)"))
     line("  migration steps: plain script", "a container per step")
-    ratio("release", ours.seconds, theirs, "plain script")
-    return next((p.seconds for p in steps if p.name.startswith("deploy")), theirs)
+    ratio("release", [t for t, _ in ours], [t for t, _ in theirs], "plain script")
+    deploys = [next((p.seconds for p in run_steps if p.name.startswith("deploy")), total)
+               for total, run_steps in theirs]
+    return deploys, released
 
 
 def under_load(ws: Workspace, baseline: Baseline) -> None:
@@ -284,32 +324,46 @@ def serving_since(urls: Sequence[str], sha: str, start: float, stop: threading.E
     return seen
 
 
-def rollback(ws: Workspace, previous: str, script_deploy: float) -> None:
-    """`slipway rollback` to the release the last one replaced, as an operator runs it: the time
-    until both services answer with that release's SHA (seen from outside, through the proxies),
-    and until the command is done (the stack has recorded it with `pulumi up`)."""
-    print("\nrollback to the retained release (the one the last release replaced)", flush=True)
-    key = ws.github_secret(ROLLBACK_KEY_ENV)  # where the rollback workflow gets it
-    line("  switched back with", "the rollback key (SLIPWAY_ROLLBACK_KEY, as the workflow)" if key
-         else "the deploy keys (slipway:rollbackKey is off)")
-    env = {**ws.env, ROLLBACK_KEY_ENV: key} if key else ws.env
+def roll_back(ws: Workspace, to: str, env: dict[str, str]) -> tuple[float | None, float, bool]:
+    """One `slipway rollback --to` as an operator runs it: the seconds until both services answer
+    with that SHA (seen from outside, through the proxies; None if they never did), until the
+    command is done (the stack has recorded it with `pulumi up`), and whether it succeeded."""
     stop = threading.Event()
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        watch = pool.submit(serving_since, [ws.url, ws.frontend_url], previous, start, stop)
+        watch = pool.submit(serving_since, [ws.url, ws.frontend_url], to, start, stop)
         done = run([sys.executable, "-m", "slipway.delivery.rollback", "--stack", ws.env_name, "--cwd",
-                    str(ws.project), "--config-file", str(ws.config_file), "--to", previous, "--yes"],
+                    str(ws.project), "--config-file", str(ws.config_file), "--to", to, "--yes"],
                    env=env)
         total = time.monotonic() - start
         stop.set()
         seen = watch.result()
-    failed = "" if done.returncode == 0 else "  (FAILED)"
-    line("  both services serve the retained release after", f"{seen[0]:6.2f} s" if seen else "never")
-    line("  the stack has recorded it (the command is done)", f"{total:6.2f} s{failed}")
     if done.returncode != 0 or not seen:
         print(done.stdout[-2000:], done.stderr[-2000:])
-        return
-    ratio("rollback", seen[0], script_deploy, "plain script's deploy step")
+    return (seen[0] if seen else None), total, done.returncode == 0
+
+
+def rollback(ws: Workspace, released: Sequence[str], script_deploys: Sequence[float]) -> None:
+    """Rollbacks to the retained release, each to the one the running release replaced: the last
+    release's predecessor, then back to the last (retained by the first rollback), and so on."""
+    print("\nrollback to the retained release (the one the running release replaced)", flush=True)
+    key = ws.github_secret(ROLLBACK_KEY_ENV)  # where the rollback workflow gets it
+    line("  switched back with", "the rollback key (SLIPWAY_ROLLBACK_KEY, as the workflow)" if key
+         else "the deploy keys (slipway:rollbackKey is off)")
+    env = {**ws.env, ROLLBACK_KEY_ENV: key} if key else ws.env
+    seen: list[float] = []
+    totals: list[float] = []
+    for number in range(SAMPLES):
+        serving, total, ok = roll_back(ws, released[-2] if number % 2 == 0 else released[-1], env)
+        totals.append(total)
+        if serving is None or not ok:
+            line("  both services serve the retained release after", "never" if serving is None
+                 else f"{serving:6.2f} s (the rollback FAILED)")
+            return
+        seen.append(serving)
+    line("  both services serve the retained release after", " ".join(f"{t:.2f}" for t in seen) + " s")
+    line("  the stack has recorded it (the command is done)", " ".join(f"{t:.2f}" for t in totals) + " s")
+    ratio("rollback", seen, script_deploys, "plain script's deploy step")
 
 
 # --------------------------------------------------------------------------- the rest
@@ -416,11 +470,10 @@ def main() -> int:
             print("first release (not measured) ...", flush=True)
             if deploy(ws).returncode != 0:
                 return 1
-            retained = ws.shas[-1]
             no_op(ws, sandbox, tmp)
             baseline = Baseline(ws, sandbox, tmp)
-            script_deploy = new_sha(ws, baseline)
-            rollback(ws, retained, script_deploy)
+            script_deploys, released = new_sha(ws, baseline)
+            rollback(ws, released, script_deploys)
             under_load(ws, baseline)
             many_step_migration(ws)
         finally:
