@@ -656,13 +656,17 @@ switch_back() {
   trap unlock_service EXIT
   proxy="$env-$service-proxy" legacy="$env-$service" live="" live_port="" live_replaced=""
   if [ -s "$dir/active" ]; then read -r live live_port live_replaced < "$dir/active" || true; fi
+  # A retirement running now may end (and stop its release) after the listing below: known here,
+  # under the lock, since no new one starts while it is held.
+  retiring_before=""; if [ -s "$dir/retiring" ]; then retiring_before=1; fi
   # The releases are listed while the proxy and the live release are inspected: two docker calls
   # at once (the file is this service's alone while it holds the lock).
   list_releases > "$dir/.releases" &
   lister=$!
   proxy_inspected=$(inspect "$proxy" ${live:+"$live"})
-  if wait "$lister"; then releases=$(cat "$dir/.releases"); rm -f "$dir/.releases"
-  else log "docker could not list the releases of $service"; exit 1; fi
+  listed=0; wait "$lister" || listed=$?
+  releases=$(cat "$dir/.releases" 2>/dev/null || true); rm -f "$dir/.releases"
+  if [ "$listed" -ne 0 ]; then log "docker could not list the releases of $service"; exit 1; fi
   state "$proxy" "$proxy_inspected"
   proxy_running=$st_running proxy_image=$st_proxy
   if [ -n "$live" ]; then state "$live" "$proxy_inspected"; else st_running=false; fi
@@ -689,6 +693,8 @@ switch_back() {
   # holds the port it needs, so that one finishes first.
   retirement
   changed=""  # whether a container may have stopped since release_state read them
+  # One that was there at the listing and is gone now ended in between, its stop included.
+  if [ -n "$retiring_before" ] && [ -z "$retiring_pid" ]; then changed=1; fi
   if [ -n "$retiring_pid" ] && [ "$retiring_container" = "$name" ]; then
     # Killed, a retirement that had not written DIR/stopping never reaches its `docker stop`.
     kill "$retiring_pid" 2>/dev/null || true
@@ -705,7 +711,10 @@ switch_back() {
   fi
   previous_sha=$current image=$st_image
   url="http://127.0.0.1:$back_port$health_path"
-  if [ -n "$changed" ]; then release_state "$name" "$back_port"; fi
+  if [ -n "$changed" ]; then
+    release_state "$name" "$back_port"
+    proxy_inspected=""  # time has passed (a stop awaited): the proxy is read again before the switch
+  fi
   if [ "$st_running" = true ]; then
     log "$name is still running (draining or standing by): no start"
   else
