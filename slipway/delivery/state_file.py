@@ -5,8 +5,9 @@ runner, spent on `slipway rollback`'s critical path beside its SSH handshake. Wi
 (`PULUMI_BACKEND_URL=file:///...`) the outputs are in one JSON file the engine replaces whole on
 every checkpoint. They are read from it here only in the plain case, where its path and format
 are certain: the backend named by `PULUMI_BACKEND_URL` alone (no `backend:` in Pulumi.yaml), an
-absolute path, a project-scoped layout (`.pulumi/meta.yaml` version 1), a plain stack name, one
-uncompressed `<stack>.json` (no `.json.gz` beside it) of deployment version 3 naming this project
+absolute path (no `~`), a project-scoped layout (`.pulumi/meta.yaml` version 1), a plain stack
+name, one uncompressed `<stack>.json` (no `.json.gz` or `.json.zst` beside it) of deployment
+version 3 naming this project
 and stack, one `pulumi:pulumi:Stack` resource, and outputs that are plain values or secrets
 (shown as `[secret]`, as the CLI shows them). Anything else is None: ask `pulumi stack output`.
 """
@@ -26,6 +27,7 @@ SIG_KEY = "4dabf18193072939515e22adb298388d"  # marks a special value in Pulumi'
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - the secret marker, no secret
 _PLAIN_STACK = re.compile(r"[A-Za-z0-9._-]+")
 # gocloud fileblob's URL options: none of them moves where the state is.
+_COMPRESSED = (".gz", ".zst")  # PULUMI_SELF_MANAGED_STATE_GZIP, PULUMI_DIY_BACKEND_ZSTD
 _KNOWN_QUERY = frozenset({"metadata", "create_dir", "no_tmp_dir", "dir_file_mode", "base_url",
                           "secret_key_path"})
 
@@ -43,8 +45,7 @@ def backend_root(environ: Mapping[str, str]) -> Path | None:
     if any(name not in _KNOWN_QUERY for name, _ in parse_qsl(query, keep_blank_values=True)):
         return None
     path = unquote(location)
-    if path == "~" or path.startswith("~/"):
-        path = str(Path.home()) + path[1:]
+    # `~` is the CLI's home directory as Go finds it (the passwd entry or $HOME): not certain here.
     return Path(path) if path.startswith("/") else None
 
 
@@ -108,7 +109,7 @@ def outputs_as_pulumi_reads_them(stack: str, cwd: Path | None,
         if not isinstance(meta, dict) or meta.get("version") != 1:
             raise _Unsure
         path = root / ".pulumi" / "stacks" / project / f"{stack}.json"
-        if path.with_name(f"{stack}.json.gz").exists():
+        if any(path.with_name(f"{stack}.json{suffix}").exists() for suffix in _COMPRESSED):
             raise _Unsure
         return _stack_outputs(json.loads(path.read_bytes()), project, stack)
     except (_Unsure, OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
