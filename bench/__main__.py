@@ -10,9 +10,11 @@
 4. Failed requests under load (20 clients and a 10 Hz prober) during a slipway release and during
    the script's; a many-step migration; a release rolled over three test hosts.
 
-Each of the three ratios is that of two medians: slipway's and the baseline's runs alternate,
-SAMPLES of each, every time printed (one run on a shared 2-core machine is noise as much as
-figure); the phase tables are those of the median runs.
+Each of the three ratios is that of two medians of SAMPLES runs, every time printed (one run on a
+shared 2-core machine is noise as much as figure): the no-op runs alternate with the empty
+program's, the release runs with the script's; the rollbacks are set against the deploy steps of
+the script's release runs. A run that failed is marked, and its ratio is no figure. The phase
+tables are those of the median runs.
 """
 
 from __future__ import annotations
@@ -60,11 +62,13 @@ def line(label: str, value: str) -> None:
     print(f"{label:<52} {value}", flush=True)
 
 
-def ratio(what: str, ours: Sequence[float], theirs: Sequence[float], against: str) -> None:
-    """The ratio of the two medians, beside every run of each."""
-    mine, base = statistics.median(ours), statistics.median(theirs)
+def ratio(what: str, ours: Sequence[float], theirs: Sequence[float], against: str,
+          failed: bool = False) -> None:
+    """The ratio of the two medians (the upper middle run, as median_run), beside every run."""
+    mine, base = statistics.median_high(ours), statistics.median_high(theirs)
     r = mine / base
-    verdict = "within" if r <= TARGET[what] else "OVER"
+    verdict = ("a run FAILED: no figure" if failed
+               else "within" if r <= TARGET[what] else "OVER")
     line(f"  runs: slipway / {against}", " ".join(f"{t:.2f}" for t in ours) + " s / "
          + " ".join(f"{t:.2f}" for t in theirs) + " s")
     line(f"RATIO {what}", f"{r:5.2f}  ({mine:.2f} s / {base:.2f} s {against}, medians of"
@@ -163,6 +167,7 @@ def no_op(ws: Workspace, sandbox: dict[str, str], tmp: Path) -> None:
     ours: list[tuple[float, list[Phase]]] = []
     floors: list[tuple[float, list[Phase]]] = []
     changed: set[str] = set()
+    failed = False
     with empty_program(sandbox, tmp) as floor_up:
         for _ in range(SAMPLES):
             floor = floor_up()
@@ -171,13 +176,14 @@ def no_op(ws: Workspace, sandbox: dict[str, str], tmp: Path) -> None:
                 return
             floors.append((floor.seconds, quiet_phases(events_of(floor.lines), floor.seconds)))
             done = deploy(ws)
+            failed = failed or done.returncode != 0
             changed |= {f"{op} {name}" for name, op in changes(ws).items()}
             ours.append((done.seconds, quiet_phases(events_of(done.lines), done.seconds)))
     line("  changes (commands on servers, pushes)", ", ".join(sorted(changed)) or "none")
     (mine, mine_phases), (base, base_phases) = median_run(ours), median_run(floors)
     print_phases("  where the time goes (the median runs)", mine_phases, mine, base_phases, base,
                  ("slipway no-op up (as the CI deploy runs it)", "empty program, same providers"))
-    ratio("no-op", [t for t, _ in ours], [t for t, _ in floors], "empty program")
+    ratio("no-op", [t for t, _ in ours], [t for t, _ in floors], "empty program", failed)
 
 
 # --------------------------------------------------------------------------- the release
@@ -231,6 +237,8 @@ class Baseline:
             self.env.update(BUILD_CLI=self.builder, DOCKER_BUILDKIT="1")
         self.url = f"http://127.0.0.1:{self.port}/api/v1/ready/"
 
+    failed = False  # whether any of its releases failed
+
     def release(self, label: str) -> tuple[float, list[Phase]]:
         sha = self.ws.commit(label)
         repo, frontend = (f"{self.ws.registry}/projectmeats-{s}" for s in ("backend", "frontend"))
@@ -243,6 +251,7 @@ class Baseline:
         seconds = time.time() - started
         if done.returncode != 0:
             print("baseline FAILED:", done.stderr[-2000:])
+            self.failed = True
         return seconds, script_phases(done.stderr, started)
 
     def remove(self) -> None:
@@ -269,9 +278,11 @@ def new_sha(ws: Workspace, baseline: Baseline) -> tuple[list[float], list[str]]:
     ours: list[tuple[float, list[Phase]]] = []
     theirs: list[tuple[float, list[Phase]]] = []
     released: list[str] = []
+    failed = False
     for number in range(1, SAMPLES + 1):
         released.append(ws.commit(f"bench release {number}"))
         done = deploy(ws)
+        failed = failed or done.returncode != 0
         ours.append((done.seconds, release_phases(events_of(done.lines), done.seconds, release_shape(ws))))
         theirs.append(baseline.release(f"baseline release {number}"))
     (mine, phases), (base, steps) = median_run(ours), median_run(theirs)
@@ -286,7 +297,8 @@ def new_sha(ws: Workspace, baseline: Baseline) -> tuple[list[float], list[str]]:
          + ("one Django setup, a fork of it per step)" if runner == "django"
             else "a process per step, one container)"))
     line("  migration steps: plain script", "a container per step")
-    ratio("release", [t for t, _ in ours], [t for t, _ in theirs], "plain script")
+    ratio("release", [t for t, _ in ours], [t for t, _ in theirs], "plain script",
+          failed or baseline.failed)
     deploys = [next((p.seconds for p in run_steps if p.name.startswith("deploy")), total)
                for total, run_steps in theirs]
     return deploys, released
@@ -357,8 +369,9 @@ def rollback(ws: Workspace, released: Sequence[str], script_deploys: Sequence[fl
         serving, total, ok = roll_back(ws, released[-2] if number % 2 == 0 else released[-1], env)
         totals.append(total)
         if serving is None or not ok:
-            line("  both services serve the retained release after", "never" if serving is None
-                 else f"{serving:6.2f} s (the rollback FAILED)")
+            line("  both services serve the retained release after", " ".join(
+                [*(f"{t:.2f}" for t in seen), "never" if serving is None else f"{serving:.2f} (FAILED)"]))
+            line("RATIO rollback", "a run FAILED: no figure")
             return
         seen.append(serving)
     line("  both services serve the retained release after", " ".join(f"{t:.2f}" for t in seen) + " s")
