@@ -659,6 +659,13 @@ switch_back() {
   # A retirement running now may end (and stop its release) after the listing below: known here,
   # under the lock, since no new one starts while it is held.
   retiring_before=""; if [ -s "$dir/retiring" ]; then retiring_before=1; fi
+  # The release on the other port is asked for its health meanwhile (one standing by answers at
+  # once); the answer counts only if that release is found running there, nothing stopped since.
+  p1=${ports%,*} p2=${ports#*,}
+  if [ "$live_port" = "$p1" ]; then back_port=$p2; else back_port=$p1; fi
+  url="http://127.0.0.1:$back_port$health_path"
+  answers "$url" </dev/null >/dev/null 2>&1 &
+  prechecked=$!
   # The releases are listed while the proxy and the live release are inspected: two docker calls
   # at once (the file is this service's alone while it holds the lock).
   list_releases > "$dir/.releases" &
@@ -682,8 +689,6 @@ switch_back() {
     report
     exit 0
   fi
-  p1=${ports%,*} p2=${ports#*,}
-  if [ "$live_port" = "$p1" ]; then back_port=$p2; else back_port=$p1; fi
   name="$env-$service-$(printf %.12s "$sha")-$back_port"
   release_state "$name" "$back_port" "$releases"
   if [ "$st_exists" != 1 ] || [ "$st_sha" != "$sha" ]; then
@@ -710,20 +715,22 @@ switch_back() {
     if [ -n "$retiring_pid" ]; then changed=1; fi
   fi
   previous_sha=$current image=$st_image
-  url="http://127.0.0.1:$back_port$health_path"
   if [ -n "$changed" ]; then
     release_state "$name" "$back_port"
     proxy_inspected=""  # time has passed (a stop awaited): the proxy is read again before the switch
   fi
+  healthy=""
   if [ "$st_running" = true ]; then
     log "$name is still running (draining or standing by): no start"
+    if [ -z "$changed" ] && wait "$prechecked"; then healthy=1; fi
   else
     proxy_inspected=""  # a start takes seconds: the proxy is read again before the switch
     claim_port "$back_port" || { log "$live ($current) kept serving"; audit failed; exit 1; }
     log "starting the retained $name"
     docker start "$name" >/dev/null || { log "FAILED: $name did not start"; audit failed; exit 1; }
   fi
-  if ! wait_healthy "$name" "$url" "$health_seconds" || ! point_proxy "$back_port" "$proxy_inspected"; then
+  if { [ -z "$healthy" ] && ! wait_healthy "$name" "$url" "$health_seconds"; } \
+      || ! point_proxy "$back_port" "$proxy_inspected"; then
     log "FAILED: $service $sha did not take the traffic back; $live ($current) kept serving"
     docker stop --time "$stop_seconds" "$name" >/dev/null 2>&1 || true
     audit failed
