@@ -11,9 +11,10 @@
    the script's; a many-step migration; a release rolled over three test hosts.
 
 Each of the three ratios is that of two medians of SAMPLES runs, every time printed (one run on a
-shared 2-core machine is noise as much as figure): the no-op runs alternate with the empty
-program's, the release runs with the script's; the rollbacks are set against the deploy steps of
-the script's release runs. A run that failed is marked, and its ratio is no figure. The phase
+shared 2-core machine is noise as much as figure), each run started SETTLE_SECONDS after the one
+before ended: the no-op runs alternate with the empty program's, the release runs with the
+script's; the rollbacks are set against the deploy steps of the script's release runs. A run that
+failed is marked, and its ratio is no figure. The phase
 tables are those of the median runs.
 """
 
@@ -56,6 +57,13 @@ from tests.e2e.workspace import (
 DEPLOY_FLAGS = ("--yes", "--skip-preview")
 TARGET = {"release": 1.5, "no-op": 1.5, "rollback": 1.0}
 SAMPLES = 3  # runs of each side of a ratio, alternating
+# Before each timed run, of either side: what the run before left going ends first (the script's
+# app boots after its deploy step has returned; a release's predecessor starts its drain).
+SETTLE_SECONDS = 3.0
+
+
+def settle() -> None:
+    time.sleep(SETTLE_SECONDS)
 
 
 def line(label: str, value: str) -> None:
@@ -170,11 +178,13 @@ def no_op(ws: Workspace, sandbox: dict[str, str], tmp: Path) -> None:
     failed = False
     with empty_program(sandbox, tmp) as floor_up:
         for _ in range(SAMPLES):
+            settle()
             floor = floor_up()
             if floor is None:
                 line("  empty program, same four providers: up", "FAILED")
                 return
             floors.append((floor.seconds, quiet_phases(events_of(floor.lines), floor.seconds)))
+            settle()
             done = deploy(ws)
             failed = failed or done.returncode != 0
             changed |= {f"{op} {name}" for name, op in changes(ws).items()}
@@ -281,9 +291,11 @@ def new_sha(ws: Workspace, baseline: Baseline) -> tuple[list[float], list[str]]:
     failed = False
     for number in range(1, SAMPLES + 1):
         released.append(ws.commit(f"bench release {number}"))
+        settle()
         done = deploy(ws)
         failed = failed or done.returncode != 0
         ours.append((done.seconds, release_phases(events_of(done.lines), done.seconds, release_shape(ws))))
+        settle()
         theirs.append(baseline.release(f"baseline release {number}"))
     (mine, phases), (base, steps) = median_run(ours), median_run(theirs)
     print_phases("new-SHA release (no load), where the time goes (the median runs)", phases, mine,
@@ -366,6 +378,7 @@ def rollback(ws: Workspace, released: Sequence[str], script_deploys: Sequence[fl
     seen: list[float] = []
     totals: list[float] = []
     for number in range(SAMPLES):
+        settle()
         serving, total, ok = roll_back(ws, released[-2] if number % 2 == 0 else released[-1], env)
         totals.append(total)
         if serving is None or not ok:
