@@ -403,6 +403,21 @@ wait_retired() {  # wait_retired SECONDS: 0 once no retirement of this service r
   done
   retired
 }
+# hasten_retirement: a retirement of this agent's standing by stops its release now, in the
+# background: a stage starts nothing, and the deploy after it (wait_retired) finds that stop done,
+# or waits for it. One still draining drains on; one of another agent version is left to the
+# deploy, as before.
+hasten_retirement() {
+  retirement
+  [ -n "$retiring_pid" ] && [ -s "$dir/standby" ] && [ ! -s "$dir/stopping" ] || return 0
+  [ -r "/proc/$retiring_pid/cmdline" ] || return 0
+  case $(tr '\0' ' ' < "/proc/$retiring_pid/cmdline" 2>/dev/null) in
+    *"$0 retire "*) ;;
+    *) return 0 ;;
+  esac
+  log "ending the standby of $retiring_container (it stops in the background)"
+  kill -USR1 "$retiring_pid" 2>/dev/null || true
+}
 retire_in_background() {  # retire_in_background CONTAINER
   # Its own session and no open descriptors: the SSH session ends now, the retirement carries on.
   detach=""; if command -v setsid >/dev/null; then detach=setsid; fi
@@ -421,12 +436,18 @@ retire() {
     esac
     shift 2
   done
-  legacy="$env-$service"
+  legacy="$env-$service" sleeper=""
+  # The next release's stage ends the standby early (hasten_retirement): the signal cuts the
+  # standby's sleep short, never the drain (a trap waits for a command in the foreground).
+  trap 'if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null || true; fi' USR1
   # Drain: requests already at the old release finish; it stands by, then stops (and is kept).
   if [ "$drain" -gt 0 ]; then sleep "$drain"; fi
   if [ -n "$live" ] && [ "${standby:-0}" -gt 0 ]; then
     printf '%s\n' "$live" > "$dir/standby"
-    sleep "$standby"
+    sleep "$standby" &
+    sleeper=$!
+    wait "$sleeper" || true
+    sleeper=""
   fi
   # A switch-back that ends this retirement from now on waits for the stop to finish.
   if [ -n "$live" ]; then
@@ -508,8 +529,10 @@ deploy() {
     log "rollout: waiting ${pause}s before switching this server"
     sleep "$pause"
   fi
-  # The port the new release gets may still be held by the release the last deploy replaced.
-  wait_retired $(( drain + stop_seconds + 30 )) || exit 1
+  # The port the new release gets may still be held by the release the last deploy replaced: a
+  # stage, which starts nothing, has its standby end meanwhile; the deploy waits until it is free.
+  if [ "$staging" = 1 ]; then hasten_retirement
+  else wait_retired $(( drain + stop_seconds + 30 )) || exit 1; fi
   # The other internal port is the new release's.
   p1=${ports%,*} p2=${ports#*,}
   if [ "$live_port" = "$p1" ]; then new_port=$p2; else new_port=$p1; fi

@@ -96,3 +96,56 @@ def test_one_routed_probe_is_enough_when_asked_for_one_and_three_otherwise(tmp_p
     log.unlink()
     assert run_sh(tmp_path, script.format(count=3), curl) == "routed\n"
     assert log.read_text().count("probe") == 3
+
+
+def test_a_stage_ends_a_standby_at_once_and_the_retirement_stops_its_release(tmp_path: Path) -> None:
+    """`retire` stands by (a long sleep); hasten_retirement, as a stage runs it, signals it: the
+    standby ends, the release is stopped, the retirement's markers go."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text(render_agent())
+    service_dir, log = tmp_path / "svc", tmp_path / "docker.log"
+    service_dir.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(f'#!/bin/sh\necho "$*" >> {log}\n')  # no container to list
+    os.chmod(bin_dir / "docker", 0o700)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    retiring = subprocess.Popen(
+        ["sh", str(agent), "retire", "--env", "e", "--service", "s", "--dir", str(service_dir),
+         "--container", "e-s-old-8001", "--drain-seconds", "0", "--stop-seconds", "1",
+         "--standby-seconds", "600", "--keep", "1"], env=env, stderr=subprocess.PIPE, text=True)
+    (service_dir / "retiring").write_text(f"{retiring.pid} e-s-old-8001\n")
+    standby = service_dir / "standby"
+    for _ in range(500):  # it stands by once its drain is over
+        if standby.exists() and retiring.poll() is None:
+            break
+        subprocess.run(["sleep", "0.01"], check=True)
+    assert standby.read_text() == "e-s-old-8001\n"
+    done = subprocess.run(["/bin/sh", "-c", agent_functions() + f'dir={service_dir}\nhasten_retirement\n',
+                           str(agent)], capture_output=True, text=True, env=env, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "ending the standby of e-s-old-8001" in done.stderr
+    assert retiring.wait(timeout=60) == 0, retiring.stderr.read() if retiring.stderr else ""
+    assert "stop --time 1 e-s-old-8001" in log.read_text()
+    assert not standby.exists() and not (service_dir / "retiring").exists()
+
+
+def test_a_stage_leaves_a_retirement_of_another_agent_version_alone(tmp_path: Path) -> None:
+    agent, other = tmp_path / "agent-new.sh", tmp_path / "agent-old.sh"
+    agent.write_text(render_agent())
+    other.write_text(render_agent())
+    service_dir = tmp_path / "svc"
+    service_dir.mkdir()
+    # A process whose command line is another agent's retirement of this service.
+    old = subprocess.Popen(["sh", "-c", "sleep 60", str(other), "retire", "--dir", str(service_dir)])
+    try:
+        (service_dir / "retiring").write_text(f"{old.pid} e-s-old-8001\n")
+        (service_dir / "standby").write_text("e-s-old-8001\n")
+        done = subprocess.run(["/bin/sh", "-c", agent_functions() + f'dir={service_dir}\nhasten_retirement\n',
+                               str(agent)], capture_output=True, text=True, timeout=30, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "ending the standby" not in done.stderr
+        assert old.poll() is None  # not signalled
+    finally:
+        old.kill()
+        old.wait()
