@@ -36,6 +36,18 @@ def _load(text: str) -> Any:
         return None
 
 
+def project_settings(directory: Path) -> dict[str, Any] | None:
+    """`<directory>/Pulumi.yaml` as a mapping, when it is the directory's one project file and
+    PyYAML reads it as one; None otherwise (Pulumi's own reading decides)."""
+    if any((directory / other).exists() for other in _OTHER_PROJECT_FILES):
+        return None
+    try:
+        settings = _load((directory / "Pulumi.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return settings if isinstance(settings, dict) else None
+
+
 def stack_file(stack: str, config_file: Path | None, cwd: Path | None) -> Path | None:
     """The config file `pulumi --stack STACK [--cwd CWD] [--config-file FILE]` reads; None when
     it is not simply `<project dir or stackConfigDir>/Pulumi.<stack>.yaml`, or is not there."""
@@ -46,14 +58,8 @@ def stack_file(stack: str, config_file: Path | None, cwd: Path | None) -> Path |
         return path if path.is_file() else None
     if "/" in stack:  # org/project/stack: the file name is Pulumi's to derive
         return None
-    project = directory / "Pulumi.yaml"
-    if not project.is_file() or any((directory / other).exists() for other in _OTHER_PROJECT_FILES):
-        return None
-    try:
-        settings = _load(project.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not isinstance(settings, dict) or not isinstance(settings.get("config", {}), dict):
+    settings = project_settings(directory)
+    if settings is None or not isinstance(settings.get("config", {}), dict):
         return None  # `config: <dir>`: the old spelling of stackConfigDir
     config_dir = settings.get("stackConfigDir")
     if config_dir is not None:
@@ -172,11 +178,10 @@ def values_as_pulumi_reads_them(stack: str, config_file: Path | None, cwd: Path 
     a key written without its namespace, or a value that PyYAML (YAML 1.1) and Pulumi's yaml.v3
     (1.2) might read differently (`on`, `1e5`, `0777`, a date, a null)."""
     path = stack_file(stack, config_file, cwd)
-    directory = cwd if cwd is not None else Path.cwd()
-    if path is None or any((directory / other).exists() for other in _OTHER_PROJECT_FILES):
+    project = project_settings(cwd if cwd is not None else Path.cwd())
+    if path is None or project is None:
         return None
     try:
-        project = _load((directory / "Pulumi.yaml").read_text(encoding="utf-8"))
         text = path.read_text(encoding="utf-8")
         tree = yaml.compose(text, Loader=yaml.SafeLoader)
         if tree is not None and not _plain_tree(tree, set()):
@@ -184,7 +189,7 @@ def values_as_pulumi_reads_them(stack: str, config_file: Path | None, cwd: Path 
         document = _load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
         return None
-    project_config = project.get("config") or {} if isinstance(project, dict) else None
+    project_config = project.get("config") or {}
     if not isinstance(project_config, dict) or any(not str(k).startswith("pulumi:") for k in project_config):
         return None
     if not isinstance(document, dict) or "environment" in document:

@@ -7,9 +7,9 @@ every checkpoint. They are read from it here only in the plain case, where its p
 are certain: the backend named by `PULUMI_BACKEND_URL` alone (no `backend:` in Pulumi.yaml), an
 absolute path (no `~`), a project-scoped layout (`.pulumi/meta.yaml` version 1), a plain stack
 name, one uncompressed `<stack>.json` (no `.json.gz` or `.json.zst` beside it) of deployment
-version 3 naming this project
-and stack, one `pulumi:pulumi:Stack` resource, and outputs that are plain values or secrets
-(shown as `[secret]`, as the CLI shows them). Anything else is None: ask `pulumi stack output`.
+version 3 naming this project and stack, one `pulumi:pulumi:Stack` resource, and outputs that are
+plain values or secrets (shown as `[secret]`, as the CLI shows them). Anything else is None:
+ask `pulumi stack output`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from urllib.parse import parse_qsl, unquote
 
 import yaml
 
+from slipway.delivery.stack_file import project_settings
+
 SIG_KEY = "4dabf18193072939515e22adb298388d"  # marks a special value in Pulumi's state
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - the secret marker, no secret
 _PLAIN_STACK = re.compile(r"[A-Za-z0-9._-]+")
-# gocloud fileblob's URL options: none of them moves where the state is.
 _COMPRESSED = (".gz", ".zst")  # PULUMI_SELF_MANAGED_STATE_GZIP, PULUMI_DIY_BACKEND_ZSTD
+# gocloud fileblob's URL options: none of them moves where the state is.
 _KNOWN_QUERY = frozenset({"metadata", "create_dir", "no_tmp_dir", "dir_file_mode", "base_url",
                           "secret_key_path"})
 
@@ -50,13 +52,8 @@ def backend_root(environ: Mapping[str, str]) -> Path | None:
 
 
 def _project_name(directory: Path) -> str:
-    if any((directory / other).exists() for other in ("Pulumi.yml", "Pulumi.json")):
-        raise _Unsure
-    try:
-        settings = yaml.safe_load((directory / "Pulumi.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise _Unsure from err
-    if not isinstance(settings, dict) or "backend" in settings:
+    settings = project_settings(directory)
+    if settings is None or "backend" in settings:
         raise _Unsure  # a project that names its backend: which one wins is Pulumi's to say
     name = settings.get("name")
     if not isinstance(name, str) or not _PLAIN_STACK.fullmatch(name):
