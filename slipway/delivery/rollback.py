@@ -38,7 +38,6 @@ import sys
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,17 +330,15 @@ def servers_in_file(cli: PulumiCli) -> list[Server]:
 def run(args: argparse.Namespace, cli: PulumiCli, ask: Callable[[str], bool] = confirm,
         rollback_key: Secret | None = None) -> int:
     switching = not (args.preview_only or args.engine_only)
-    with ExitStack() as resources:
-        pool = resources.enter_context(ThreadPoolExecutor(max_workers=1))
-        if switching and rollback_key is not None:
-            # The servers' connections open now, beside the checks: nothing changes through them
-            # unless every check passes. No deploy key is decrypted unless one is needed.
-            connections = resources.enter_context(
-                RollbackKeyConnections(rollback_key, current_actor(os.environ)))
+    if switching and rollback_key is not None:
+        # The servers' connections open now, beside the checks: nothing changes through them
+        # unless every check passes. No deploy key is decrypted unless one is needed.
+        with RollbackKeyConnections(rollback_key, current_actor(os.environ)) as connections:
             connections.open(servers_in_file(cli))
             return checked_run(args, cli, ask, None, connections)
-        # The deploy keys are decrypted while the checks run (one `pulumi config
-        # --show-secrets`); nothing uses them unless every check passes.
+    # The deploy keys are decrypted while the checks run (one `pulumi config --show-secrets`);
+    # nothing uses them unless every check passes.
+    with ThreadPoolExecutor(max_workers=1) as pool:
         keys = pool.submit(cli.secret_values) if switching else None
         return checked_run(args, cli, ask, keys)
 
