@@ -98,6 +98,12 @@ def test_one_routed_probe_is_enough_when_asked_for_one_and_three_otherwise(tmp_p
     assert log.read_text().count("probe") == 3
 
 
+def hasten(agent: Path, service_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """hasten_retirement for the service in `service_dir`, as the agent at `agent` (its $0) runs it."""
+    return subprocess.run(["/bin/sh", "-c", agent_functions() + f"dir={service_dir}\nhasten_retirement\n",
+                           str(agent)], capture_output=True, text=True, env=env, timeout=30, check=False)
+
+
 def test_a_stage_ends_a_standby_at_once_and_the_retirement_stops_its_release(tmp_path: Path) -> None:
     """`retire` stands by (a long sleep); hasten_retirement, as a stage runs it, signals it: the
     standby ends, the release is stopped, the retirement's markers go."""
@@ -121,8 +127,7 @@ def test_a_stage_ends_a_standby_at_once_and_the_retirement_stops_its_release(tmp
             break
         subprocess.run(["sleep", "0.01"], check=True)
     assert standby.read_text() == "e-s-old-8001\n"
-    done = subprocess.run(["/bin/sh", "-c", agent_functions() + f'dir={service_dir}\nhasten_retirement\n',
-                           str(agent)], capture_output=True, text=True, env=env, timeout=30, check=False)
+    done = hasten(agent, service_dir, env)
     assert done.returncode == 0, done.stderr
     assert "ending the standby of e-s-old-8001" in done.stderr
     assert retiring.wait(timeout=60) == 0, retiring.stderr.read() if retiring.stderr else ""
@@ -141,8 +146,7 @@ def test_a_stage_leaves_a_retirement_of_another_agent_version_alone(tmp_path: Pa
     try:
         (service_dir / "retiring").write_text(f"{old.pid} e-s-old-8001\n")
         (service_dir / "standby").write_text("e-s-old-8001\n")
-        done = subprocess.run(["/bin/sh", "-c", agent_functions() + f'dir={service_dir}\nhasten_retirement\n',
-                               str(agent)], capture_output=True, text=True, timeout=30, check=False)
+        done = hasten(agent, service_dir, dict(os.environ))
         assert done.returncode == 0, done.stderr
         assert "ending the standby" not in done.stderr
         assert old.poll() is None  # not signalled
