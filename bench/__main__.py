@@ -14,8 +14,7 @@ Each of the three ratios is that of two medians of SAMPLES runs, every time prin
 shared 2-core machine is noise as much as figure), each run started SETTLE_SECONDS after the one
 before ended: the no-op runs alternate with the empty program's, the release runs with the
 script's; the rollbacks are set against the deploy steps of the script's release runs. A run that
-failed is marked, and its ratio is no figure. The phase
-tables are those of the median runs.
+failed is marked, and its ratio is no figure. The phase tables are those of the median runs.
 """
 
 from __future__ import annotations
