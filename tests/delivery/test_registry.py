@@ -56,6 +56,26 @@ def test_real_registry_tag_present_then_deleted(sandbox: dict[str, str]) -> None
     assert registry.tags(f"delivery-{secrets.token_hex(3)}/nothing") == []
 
 
+def test_one_tls_context_for_every_request(sandbox: dict[str, str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each TLS context loads the system's CA certificates (tens of ms, on the critical path of a
+    release before its builds are declared): every request shares one."""
+    loads: list[ssl.SSLContext] = []
+    load = ssl.SSLContext.load_default_certs
+
+    def counting(context: ssl.SSLContext, purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH) -> None:
+        loads.append(context)
+        load(context, purpose)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", counting)
+    host = sandbox["SANDBOX_REGISTRY"]
+    repository = f"delivery-{secrets.token_hex(3)}/backend"
+    for registry in (Registry(host), Registry(host)):
+        assert not registry.tag_exists(repository, "prod-" + "0" * 40)
+        assert registry.tags(repository) == []
+    assert len(loads) <= 1  # one, unless an earlier request here loaded them already
+
+
 @pytest.mark.parametrize("mode", ["basic", "bearer"])
 def test_auth(mode: str) -> None:
     password = "pw-" + secrets.token_hex(12)
