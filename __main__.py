@@ -13,9 +13,10 @@ from slipway.stack import load_stack_config
 from slipway.state_settings import unsafe_program_settings
 from slipway.tunnel import TunnelError
 
-# The provider SDKs and the config models are about a hundred thousand objects that live until the
-# program exits. Frozen, the collector never walks them again: not in the collections the engine's
+# The SDKs and the config models are about a hundred thousand objects that live until the program
+# exits. Frozen, the collector never walks them again: not in the collections the engine's
 # callbacks set off, not in the interpreter's teardown (together about 0.2 s of every `pulumi up`).
+# What is imported and made after this point is frozen at the end of the program.
 gc.freeze()
 project_dir = Path(__file__).resolve().parent
 unsafe = unsafe_program_settings(pulumi.get_stack(), os.environ)
@@ -31,6 +32,15 @@ try:
     tunnel = open_database_access(config)
 except TunnelError as error:
     raise pulumi.RunError(f"slipway: {error}. Nothing was changed.") from None
+# The builds are declared here; the rest of the release once they have reached the engine
+# (components/pipeline.py), in the program's asynchronous entrypoint.
 pipeline = Pipeline("app", config)
-pipeline.export(config)
-gc.freeze()  # and what the program itself made, likewise
+
+
+async def declare_the_release() -> None:
+    await pipeline.declare_release()
+    pipeline.export(config)
+    gc.freeze()  # and what the program itself made, and the SDKs imported since, likewise
+
+
+pulumi.run(declare_the_release)

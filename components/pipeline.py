@@ -1,27 +1,27 @@
-"""The whole release of one environment: images, database, migration, deploys, GitHub."""
+"""The whole release of one environment: images, database, migration, deploys, GitHub.
+
+Declared in two steps. The builds are a release's first work and the rest waits for them, but the
+Pulumi SDK sends the engine no registration until the program yields to its event loop: the
+Pipeline's constructor declares the builds, and `declare_release`, awaited from the program's
+`pulumi.run` entrypoint, lets them reach the engine before it imports the other providers' SDKs
+and declares everything else. The images build meanwhile.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import os
 import shlex
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pulumi
 import pulumi_docker as docker
 
-from components.database import Database, DatabaseArgs
-from components.github_environment import GitHubEnvironment, GitHubEnvironmentArgs
 from components.image import Image, ImageArgs, registry_host
-from components.migration import Migration, MigrationArgs
 from components.outputs import secret
-from components.registry_login import RegistryLogin, RegistryLoginArgs
-from components.server_agent import ServerAgent, ServerAgentArgs
-from components.service import Service, ServiceArgs
 from slipway.actor import current_actor
 from slipway.commands.backup import BackupPlan
-from slipway.config import DATABASE_URL_ENV, ServerConfig, ServiceConfig, StackConfig
+from slipway.config import DATABASE_URL_ENV, ServiceConfig, StackConfig
 from slipway.naming import PIN_NOTICE
 from slipway.pushed_tags import TagLookup, tag_in_registry
 from slipway.rollback_key import ENV_VAR as ROLLBACK_KEY_ENV
@@ -38,83 +38,6 @@ def docker_provider(name: str, cfg: StackConfig, parent: pulumi.Resource) -> doc
         auth_disabled=registry.username is None,
     )
     return docker.Provider(name, registry_auth=[auth], opts=pulumi.ResourceOptions(parent=parent))
-
-
-# --------------------------------------------------------------------------- rollout
-# A release across the environment's servers, batch by batch, each server health-gated: every
-# resource of a server (registry login, agent, proxy config, deploy) waits for all deploys of the
-# batch before it, so a failing server stops the rollout there and the servers after it are not
-# touched. The resources are the Pipeline's children, named by server.
-
-# (service, server, pause before it switches) -> the deploy's args (its agent filled in here).
-DeployArgs = Callable[[ServiceConfig, ServerConfig, int], ServiceArgs]
-
-
-def server_resource_name(pipeline: str, server: ServerConfig | None, what: str) -> str:
-    """`<pipeline>-<server>-<what>` for each of several named servers (`slipway:servers`);
-    `<pipeline>-<what>` for the one server of `slipway:server` (server None), as always."""
-    return f"{pipeline}-{server.name}-{what}" if server else f"{pipeline}-{what}"
-
-
-def with_alias(opts: pulumi.ResourceOptions, old_name: str | None) -> pulumi.ResourceOptions:
-    """A stack that had one server (`slipway:server`) and now lists several keeps that server's
-    resources: the first named server's resources had the single server's names (their
-    children follow, each child's name starting with its parent's)."""
-    if old_name is None:
-        return opts
-    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old_name)]))
-
-
-def roll_out(pipeline: str, cfg: StackConfig, parent: pulumi.Resource,
-             deploy_args: DeployArgs, after: Sequence[pulumi.Resource] = ()
-             ) -> dict[str, dict[str, Service]]:
-    """Declares every server's resources, batch after batch (the first one after `after`);
-    server -> service -> its Service."""
-    deploys: dict[str, dict[str, Service]] = {}
-    previous_batch: list[pulumi.Resource] = list(after)
-    for index, batch in enumerate(cfg.batches()):
-        this_batch: list[pulumi.Resource] = []
-        for server in batch:
-            pause = cfg.rollout.pause_seconds if index else 0  # batches after the first wait
-            on_server = _one_server(pipeline, cfg, parent, server, previous_batch, deploy_args, pause)
-            deploys[server.name] = on_server
-            this_batch += on_server.values()
-        previous_batch = this_batch or previous_batch
-    return deploys
-
-
-def _one_server(pipeline: str, cfg: StackConfig, parent: pulumi.Resource, server: ServerConfig,
-                after: list[pulumi.Resource], deploy_args: DeployArgs, pause: int) -> dict[str, Service]:
-    named = server if cfg.multi_server else None
-    first = named is not None and cfg.servers.index(server) == 0
-
-    def was(what: str) -> str | None:
-        """This resource's name when the stack had only this server."""
-        return server_resource_name(pipeline, None, what) if first else None
-
-    waits = pulumi.ResourceOptions(parent=parent, depends_on=after)
-    login = (
-        [RegistryLogin(server_resource_name(pipeline, named, "registry-login"),
-                       RegistryLoginArgs(registry=cfg.registry, server=server),
-                       opts=with_alias(waits, was("registry-login")))]
-        if cfg.registry.username else []
-    )
-    # "<pipeline>-server" for the one server, as before several servers existed.
-    rollback_key = stack_rollback_key(cfg)
-    agent = ServerAgent(server_resource_name(pipeline, named, "agent") if named else f"{pipeline}-server",
-                        ServerAgentArgs(server=server, stack=cfg.stack, environment=cfg.environment,
-                                        rollback_public_key=rollback_key.public if rollback_key else None),
-                        opts=with_alias(waits, was("server")))
-    runs_here = [svc for svc in cfg.services if server.name in {s.name for s in cfg.servers_of(svc)}]
-    return {
-        svc.name: Service(
-            server_resource_name(pipeline, named, svc.name),
-            dataclasses.replace(deploy_args(svc, server, pause), agent=agent.path),
-            opts=with_alias(pulumi.ResourceOptions(parent=parent, depends_on=[*after, *login]),
-                            was(svc.name)),
-        )
-        for svc in runs_here
-    }
 
 
 def stack_rollback_key(cfg: StackConfig) -> RollbackKey | None:
@@ -161,18 +84,20 @@ def announce_release(cfg: StackConfig, skip: str | None) -> None:
 
 
 class Pipeline(pulumi.ComponentResource):
-    """Build (or look up) -> migrate -> deploy, plus the environment's GitHub secrets."""
+    """Build (or look up) -> migrate -> deploy, plus the environment's GitHub secrets. The
+    constructor declares the builds; `declare_release` the rest (see the module's docstring)."""
 
     def __init__(self, name: str, cfg: StackConfig, *, pushed: TagLookup = tag_in_registry,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("slipway:index:Pipeline", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        provider = docker_provider(f"{name}-docker", cfg, self)
-        # The engine takes registrations one at a time and starts a provider's plugin when it
-        # meets it. The builds wait only for the docker provider; everything else is registered
-        # after it too, so that the builds reach the engine before the postgresql, command and
-        # GitHub plugins start (about 0.15 s sooner), and those start while the images build.
-        behind_builds = pulumi.ResourceOptions(parent=self, depends_on=[provider])
+        self._release_name, self._release_cfg = name, cfg
+        # What the rest of the release derives from the config, worked out before anything is
+        # declared: whatever fails here fails before a build starts.
+        self._rollback_key = stack_rollback_key(cfg)
+        self._skip = rollback_skip(cfg)
+        self._backup = backup_plan(cfg)
+        self._actor = current_actor(os.environ)
+        self._docker = docker_provider(f"{name}-docker", cfg, self)
 
         def pushed_before(svc: ServiceConfig) -> bool:
             return cfg.release.mode == "build" and pushed(
@@ -183,7 +108,7 @@ class Pipeline(pulumi.ComponentResource):
             already_pushed = dict(zip((s.name for s in cfg.services),
                                       pool.map(pushed_before, cfg.services), strict=True))
 
-        images = {
+        self.images = {
             svc.name: Image(
                 f"{name}-{svc.name}-image",
                 ImageArgs(service=svc, registry=cfg.registry, environment=cfg.environment,
@@ -191,11 +116,39 @@ class Pipeline(pulumi.ComponentResource):
                           # As configured (relative to the project): an absolute path in state
                           # would differ on every runner and force a rebuild.
                           context_path=svc.context,
-                          provider=provider, pushed_before=already_pushed[svc.name]),
-                opts=child,
+                          provider=self._docker, pushed_before=already_pushed[svc.name]),
+                opts=pulumi.ResourceOptions(parent=self),
             )
             for svc in cfg.services
         }
+
+    async def _builds_sent(self) -> None:
+        """Returns once the builds' registrations are on their way to the engine: each goes out
+        when its parent (the Image component) and its provider are registered, a round trip each,
+        and then a few turns of the event loop."""
+        await asyncio.gather(self._docker.id.future(),
+                             *(image.urn.future() for image in self.images.values()))
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    async def declare_release(self) -> None:
+        """Everything after the builds: database, migration, each server's deploys, GitHub."""
+        await self._builds_sent()
+        # Imported only now (the command, PostgreSQL and GitHub SDKs take a few hundred ms), while
+        # the images build.
+        from components.database import Database, DatabaseArgs
+        from components.github_environment import GitHubEnvironment, GitHubEnvironmentArgs
+        from components.migration import Migration, MigrationArgs
+        from components.rollout import roll_out
+        from components.service import ServiceArgs
+
+        name, cfg, images, provider = self._release_name, self._release_cfg, self.images, self._docker
+        child = pulumi.ResourceOptions(parent=self)
+        # The engine takes registrations one at a time and starts a provider's plugin when it
+        # meets it. The builds wait only for the docker provider; everything else is registered
+        # after it too, so that the builds reach the engine before the postgresql, command and
+        # GitHub plugins start, and those start while the images build.
+        behind_builds = pulumi.ResourceOptions(parent=self, depends_on=[provider])
         database = Database(
             f"{name}-database",
             DatabaseArgs(cfg.database, probe_freshness=bool(cfg.migration.first_release_steps),
@@ -217,8 +170,7 @@ class Pipeline(pulumi.ComponentResource):
         migration_env = secret(database.pipeline_url.apply(
             lambda url: {**migrating.env, **{v: cfg.secrets[v].reveal() for v in migrating.secret_env},
                          DATABASE_URL_ENV: url}))
-        skip = rollback_skip(cfg)
-        announce_release(cfg, skip)
+        announce_release(cfg, self._skip)
         migration = Migration(
             f"{name}-migration",
             MigrationArgs(
@@ -226,8 +178,8 @@ class Pipeline(pulumi.ComponentResource):
                 image=images[migrating.name].sha_ref,
                 env=migration_env,
                 secret_names=(*migrating.secret_env, DATABASE_URL_ENV),
-                skip=skip,
-                backup=backup_plan(cfg),
+                skip=self._skip,
+                backup=self._backup,
                 private_key=cfg.server.private_key,
                 database_fresh=database.fresh,
                 after=[database.probe] if database.probe else [],
@@ -243,23 +195,22 @@ class Pipeline(pulumi.ComponentResource):
                 agent="", image=images[svc.name].sha_ref, migrated_image=migration.migrated_image,
                 migrates=svc.name == migrating.name, secret_env=secret_env(svc.name), proxy=cfg.proxy,
                 operation="rollback" if cfg.release.is_rollback_pin else "deploy",
-                actor=current_actor(os.environ), pause_seconds=pause,
-            ), after=[provider])
+                actor=self._actor, pause_seconds=pause,
+            ), after=[provider], rollback_key=self._rollback_key)
         services = {svc.name: next(on[svc.name] for on in self.deploys.values() if svc.name in on)
                     for svc in cfg.services}
 
         published = {DATABASE_URL_ENV: database.url}
         published |= {n: secret(s.reveal()) for n, s in cfg.secrets.items()}
         to_publish = {n: published[n] for n in cfg.github.secrets}
-        if (rollback_key := stack_rollback_key(cfg)) is not None:
-            to_publish[ROLLBACK_KEY_ENV] = secret(rollback_key.private.reveal())
+        if self._rollback_key is not None:
+            to_publish[ROLLBACK_KEY_ENV] = secret(self._rollback_key.private.reveal())
         gh = GitHubEnvironment(
             f"{name}-github",
             GitHubEnvironmentArgs(config=cfg.github, secret_values=to_publish),
             opts=behind_builds,
         )
 
-        self.images = images
         self.services = services
         self.migration = migration
         self.database = database

@@ -153,11 +153,17 @@ def run_program(stack: str, raw: dict[str, str], secret_keys: set[str], project:
         cfg = load_stack_config(project, git or FakeGit())
         pipeline = Pipeline("app", cfg, pushed=cloud.tag_in_registry)
         built.append(pipeline)
-        return pulumi.Output.all(
-            *[s.previous_sha for s in pipeline.services.values()],
-            *[i.latest_ref for i in pipeline.images.values()],
-            pipeline.github.environment,
-        )
+
+        async def declared() -> list[Any]:
+            # As the program's entrypoint does: the builds, then the rest of the release.
+            await pipeline.declare_release()
+            return await pulumi.Output.all(
+                *[s.previous_sha for s in pipeline.services.values()],
+                *[i.latest_ref for i in pipeline.images.values()],
+                pipeline.github.environment,
+            ).future() or []
+
+        return pulumi.Output.from_input(declared())
 
     program()
     return Run(monitor.registrations, cloud, built[0])

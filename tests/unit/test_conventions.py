@@ -16,7 +16,9 @@ from tests.unit.harness import run_program
 from tests.unit.stackfiles import SECRETS, project_dir, raw_config
 
 COMPONENTS = Path(__file__).resolve().parents[2] / "components"
-MODULES = sorted(p.stem for p in COMPONENTS.glob("*.py") if p.stem not in ("__init__", "outputs"))
+# outputs.py and rollout.py are the Pipeline's helpers (outputs, each server's resources), no component.
+MODULES = sorted(p.stem for p in COMPONENTS.glob("*.py")
+                 if p.stem not in ("__init__", "outputs", "rollout"))
 
 
 def component_classes(module_name: str) -> list[type]:
@@ -43,8 +45,10 @@ def test_one_component_per_module_with_typed_args(module_name: str) -> None:
 def test_type_token_and_register_outputs_last(module_name: str) -> None:
     cls = component_classes(module_name)[0]
     tree = ast.parse(inspect.getsource(cls))
-    init = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "__init__")
-    first, last = init.body[0], init.body[-1]
+    methods = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    init = methods["__init__"]
+    # The Pipeline declares in two steps: the builds in __init__, the rest in declare_release.
+    first, last = init.body[0], methods.get("declare_release", init).body[-1]
     assert isinstance(first, ast.Expr) and "super().__init__" in ast.unparse(first)
     assert f"'slipway:index:{cls.__name__}'" in ast.unparse(first)
     assert isinstance(last, ast.Expr) and ast.unparse(last).startswith("self.register_outputs(")
