@@ -55,7 +55,7 @@ from tests.e2e.workspace import (
 # How the CI deploy runs `pulumi up` (.github/workflows/release.yml; a unit test holds them together).
 DEPLOY_FLAGS = ("--yes", "--skip-preview")
 TARGET = {"release": 1.5, "no-op": 1.5, "rollback": 1.0}
-SAMPLES = 3  # runs of each side of a ratio, alternating
+SAMPLES = 5  # runs of each side of a ratio, alternating
 # Before each timed run, of either side: what the run before left going ends first (the script's
 # app boots after its deploy step has returned; a release's predecessor starts its drain).
 SETTLE_SECONDS = 3.0
