@@ -444,9 +444,13 @@ retire() {
   if [ "$drain" -gt 0 ]; then sleep "$drain"; fi
   if [ -n "$live" ] && [ "${standby:-0}" -gt 0 ]; then
     printf '%s\n' "$live" > "$dir/standby"
+    # Ended with TERM (a deploy or switch-back ends the standby), it takes its sleep along: an
+    # orphaned sleep would idle out the rest of the standby. (The drain's is short, and its own.)
+    trap 'if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null || true; fi; exit 143' TERM
     sleep "$standby" &
     sleeper=$!
     wait "$sleeper" || true
+    trap - TERM
     sleeper=""
   fi
   # A switch-back that ends this retirement from now on waits for the stop to finish.

@@ -153,3 +153,48 @@ def test_a_stage_leaves_a_retirement_of_another_agent_version_alone(tmp_path: Pa
     finally:
         old.kill()
         old.wait()
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command name) of the processes whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            if int(rest[1]) == pid:
+                found.append((int(entry.name), name))
+    return found
+
+
+def test_a_standby_ended_with_term_takes_its_sleep_along(tmp_path: Path) -> None:
+    """A deploy or switch-back ends a standby with TERM (wait_retired, switch_back): the standby's
+    sleep goes with the retirement instead of idling out the standby on its own."""
+    agent = tmp_path / "agent.sh"
+    agent.write_text(render_agent())
+    service_dir = tmp_path / "svc"
+    service_dir.mkdir()
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    (tmp_path / "docker").write_text("#!/bin/sh\nexit 0\n")
+    os.chmod(tmp_path / "docker", 0o700)
+    retiring = subprocess.Popen(
+        ["sh", str(agent), "retire", "--env", "e", "--service", "s", "--dir", str(service_dir),
+         "--container", "e-s-old-8001", "--drain-seconds", "0", "--stop-seconds", "1",
+         "--standby-seconds", "600", "--keep", "1"], env=env, stderr=subprocess.PIPE, text=True)
+    sleepers: list[tuple[int, str]] = []
+    for _ in range(500):  # standing by: its sleep runs
+        sleepers = [c for c in children(retiring.pid) if c[1] == "sleep"]
+        if sleepers:
+            break
+        subprocess.run(["sleep", "0.01"], check=True)
+    assert sleepers, "the retirement never stood by"
+    retiring.terminate()
+    assert retiring.wait(timeout=30) == 143
+    for _ in range(500):
+        if not Path(f"/proc/{sleepers[0][0]}").exists():
+            break
+        subprocess.run(["sleep", "0.01"], check=True)
+    assert not Path(f"/proc/{sleepers[0][0]}").exists(), "the standby's sleep was left running"
