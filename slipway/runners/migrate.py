@@ -58,14 +58,35 @@ def _quiet(args: list[str]) -> None:
     subprocess.run(args, capture_output=True, check=False)
 
 
+# `docker run` exits 125 when the engine itself refused the run: among other causes, a container
+# of the same name exists.
+ENGINE_REFUSED = 125
+
+
 def run_steps(plan: MigrationPlan, env_text: str, deadline: float,
               secrets: list[str]) -> tuple[int, int]:
     """Every step in one container, output streamed and masked; (exit code, 1-based number of
     the step that failed or was running at the time limit; 0 if none; INCOMPLETE when the
-    container exited 0 before every step had begun: that is no migration either)."""
+    container exited 0 before every step had begun: that is no migration either).
+
+    A container left by an interrupted run must not race this one. The container's name is the
+    environment's, and the engine refuses a second container of one name, so none can: when the
+    run is refused before any step began, that container (if any) is removed and the steps run
+    again from the start. (Removing it first, every time, cost a docker call on the way to every
+    release's first step.)"""
+    code, step = _run_container(plan, env_text, deadline, secrets)
+    if code == ENGINE_REFUSED and step == 0:
+        print(f"slipway: docker refused to start {plan.container} (a container of that name, left"
+              " by an earlier run that was interrupted?): removing any such container and running"
+              " the steps again", flush=True)
+        _quiet(docker.remove_force(plan.container))
+        code, step = _run_container(plan, env_text, deadline, secrets)
+    return code, step
+
+
+def _run_container(plan: MigrationPlan, env_text: str, deadline: float,
+                   secrets: list[str]) -> tuple[int, int]:
     name = plan.container
-    # A container left behind by an interrupted run must not race this one.
-    _quiet(docker.remove_force(name))
     proc = subprocess.Popen(steps_args(plan), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdin is not None and proc.stdout is not None

@@ -255,6 +255,28 @@ def test_migration_runs_the_steps_in_order_masks_secrets_and_is_idempotent(env: 
     assert "already exists" not in again.stdout + again.stderr
 
 
+def test_a_migration_container_left_by_an_interrupted_run_goes_before_the_steps_run(env: Env) -> None:
+    """Two migrations of one environment never run at once: the engine refuses a second container
+    of the same name, the leftover is removed, and the steps run from the start."""
+    name = MigrationPlan(environment=env.name, sha="x", image="x", steps=(("true",),),
+                         timeout_seconds=60, network="host").container
+    left = run(["docker", "run", "--detach", "--name", name, "--entrypoint", "sleep",
+                env.releases["v1"].image, "300"])
+    assert left.returncode == 0, left.stderr
+    leftover = left.stdout.strip()
+    try:
+        done = env.migrate("v1")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"docker refused to start {name}" in done.stdout
+        positions = [done.stdout.index(f"step {i}/3") for i in (1, 2, 3)]
+        assert positions == sorted(positions) and positions[0] > done.stdout.index("refused")
+        assert run(["docker", "inspect", leftover]).returncode != 0  # removed, not left running
+        again = env.migrate("v1")  # nothing left over now: no refusal
+        assert again.returncode == 0 and "refused" not in again.stdout, again.stdout + again.stderr
+    finally:
+        run(["docker", "rm", "--force", leftover])
+
+
 def schema_of(sandbox: dict[str, str], database: str) -> tuple[str, str, str]:
     """What a migration leaves: the migrations applied, the tenants, the schemas."""
     return (admin_psql(sandbox, "select string_agg(app || '.' || name, ',' order by app, name)"
