@@ -52,7 +52,10 @@ class Traffic:
     def _loop(self, pause: float) -> None:
         deadline = time.monotonic() + self.max_seconds
         while not self._stop.is_set() and time.monotonic() < deadline:
-            status, headers, _ = http_get(self.url, timeout=5.0)
+            try:
+                status, headers, _ = http_get(self.url, timeout=5.0)
+            except Exception:  # whatever it was, that request failed; keep sending
+                status, headers = 0, {}
             self._record(status, headers)
             if pause:
                 self._stop.wait(pause)

@@ -3,6 +3,7 @@ the real `pulumi` CLI from the toolchain, run against the sandbox's real service
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -58,13 +59,18 @@ def free_port() -> int:
 
 def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 3.0
              ) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body); status 0 when no whole response came: refused, reset, timed out,
+    or cut short mid-body (IncompleteRead, an HTTPException and no OSError)."""
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback only)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
-    except OSError:
+        try:
+            return err.code, dict(err.headers), err.read()
+        except (OSError, http.client.HTTPException):
+            return 0, {}, b""
+    except (OSError, http.client.HTTPException):
         return 0, {}, b""
 
 
